@@ -1,0 +1,5 @@
+// nghttp2 for Swift: the public header imports as is.
+#ifndef CNGHTTP2_SHIM_H
+#define CNGHTTP2_SHIM_H
+#include <nghttp2/nghttp2.h>
+#endif

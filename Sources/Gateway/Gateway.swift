@@ -1,0 +1,1 @@
+// Gateway module. See ARCHITECTURE.md §2.

@@ -1,0 +1,1 @@
+// GatewayCrypto module. See ARCHITECTURE.md §2.

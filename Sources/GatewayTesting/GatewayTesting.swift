@@ -1,0 +1,1 @@
+// GatewayTesting module. See ARCHITECTURE.md §2.

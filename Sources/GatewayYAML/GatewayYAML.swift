@@ -1,0 +1,1 @@
+// GatewayYAML module. See ARCHITECTURE.md §2.

@@ -1,0 +1,1 @@
+// JOSE module. See ARCHITECTURE.md §2.

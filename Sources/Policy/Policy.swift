@@ -1,0 +1,1 @@
+// Policy module. See ARCHITECTURE.md §2.

@@ -1,0 +1,1 @@
+// SharedState module. See ARCHITECTURE.md §2.

@@ -1,0 +1,4 @@
+import Testing
+@testable import Audit
+
+@Suite struct AuditPlaceholder { @Test func builds() {} }

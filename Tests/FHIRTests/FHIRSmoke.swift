@@ -1,0 +1,4 @@
+import Testing
+@testable import FHIR
+
+@Suite struct FHIRPlaceholder { @Test func builds() {} }

@@ -1,0 +1,4 @@
+import Testing
+@testable import GatewayCore
+
+@Suite struct GatewayCorePlaceholder { @Test func builds() {} }

@@ -1,0 +1,4 @@
+import Testing
+@testable import GatewayCrypto
+
+@Suite struct GatewayCryptoPlaceholder { @Test func builds() {} }

@@ -1,0 +1,4 @@
+import Testing
+@testable import GatewayHTTP
+
+@Suite struct GatewayHTTPPlaceholder { @Test func builds() {} }

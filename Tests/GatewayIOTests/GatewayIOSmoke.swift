@@ -1,0 +1,4 @@
+import Testing
+@testable import GatewayIO
+
+@Suite struct GatewayIOPlaceholder { @Test func builds() {} }

@@ -1,0 +1,4 @@
+import Testing
+@testable import Gateway
+
+@Suite struct GatewayPlaceholder { @Test func builds() {} }

@@ -1,0 +1,4 @@
+import Testing
+@testable import GatewayYAML
+
+@Suite struct GatewayYAMLPlaceholder { @Test func builds() {} }

@@ -1,0 +1,4 @@
+import Testing
+@testable import JOSE
+
+@Suite struct JOSEPlaceholder { @Test func builds() {} }

@@ -1,0 +1,4 @@
+import Testing
+@testable import Policy
+
+@Suite struct PolicyPlaceholder { @Test func builds() {} }

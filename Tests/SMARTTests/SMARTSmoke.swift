@@ -1,0 +1,4 @@
+import Testing
+@testable import SMART
+
+@Suite struct SMARTPlaceholder { @Test func builds() {} }

@@ -1,0 +1,4 @@
+import Testing
+@testable import SharedState
+
+@Suite struct SharedStatePlaceholder { @Test func builds() {} }
