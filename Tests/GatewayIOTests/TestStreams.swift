@@ -25,15 +25,19 @@ final class Collector: ByteStreamDelegate {
     let expected: Int
     let data: TestSignal<[UInt8]>
     let closed: TestSignal<String>
-    let drained = TestSignal<Bool>()
+    let drained: TestSignal<Bool>
     private(set) var received: [UInt8] = []
     /// Runs on the loop once `expected` bytes arrived.
     var onComplete: ((any ByteStream, [UInt8]) -> Void)?
 
-    init(expected: Int, data: TestSignal<[UInt8]> = TestSignal(), closed: TestSignal<String> = TestSignal()) {
+    init(
+        expected: Int, data: TestSignal<[UInt8]> = TestSignal(), closed: TestSignal<String> = TestSignal(),
+        drained: TestSignal<Bool> = TestSignal()
+    ) {
         self.expected = expected
         self.data = data
         self.closed = closed
+        self.drained = drained
     }
 
     func streamDidRead(_ stream: any ByteStream, bytes: UnsafeRawBufferPointer) {
