@@ -17,7 +17,8 @@ public struct TLSError: Error, CustomStringConvertible, Equatable, Sendable {
     }
 
     public var description: String {
-        openSSLErrors.isEmpty ? "TLS \(operation) failed" : "TLS \(operation) failed: " + openSSLErrors.joined(separator: "; ")
+        let reasons = openSSLErrors.joined(separator: "; ")
+        return openSSLErrors.isEmpty ? "TLS \(operation) failed" : "TLS \(operation) failed: \(reasons)"
     }
 
     /// Builds an error for `operation` from the current thread's OpenSSL error queue, emptying it.

@@ -30,7 +30,6 @@ public final class TLSStream: ByteStream {
     private let ssl: OpaquePointer
     private let networkIn: OpaquePointer
     private let networkOut: OpaquePointer
-    private let isServer: Bool
     private var state: State = .handshaking
     private var earlyWrites: [UInt8] = []
     private var readPaused = false
@@ -48,7 +47,7 @@ public final class TLSStream: ByteStream {
     /// The handshake starts when the client's first bytes arrive; a handshake still running after the
     /// context's timeout closes the connection and counts as a failed handshake.
     public convenience init(server raw: any ByteStream, context: TLSServerContext) {
-        self.init(raw: raw, context: context.contextBox, isServer: true)
+        self.init(raw: raw, context: context.contextBox)
         SSL_set_accept_state(ssl)
         armHandshakeTimer(context.handshakeTimeoutMilliseconds)
         raw.delegate = self
@@ -65,7 +64,7 @@ public final class TLSStream: ByteStream {
         client raw: any ByteStream, context: TLSClientContext, serverName: String?,
         handshakeTimeoutMilliseconds: UInt64 = 0
     ) throws {
-        self.init(raw: raw, context: context.box, isServer: false)
+        self.init(raw: raw, context: context.box)
         SSL_set_connect_state(ssl)
         if let serverName { try configureClientName(serverName, verify: context.verifyPeer) }
         armHandshakeTimer(handshakeTimeoutMilliseconds)
@@ -73,9 +72,8 @@ public final class TLSStream: ByteStream {
         advanceHandshake()
     }
 
-    private init(raw: any ByteStream, context: SSLContextBox, isServer: Bool) {
+    private init(raw: any ByteStream, context: SSLContextBox) {
         self.raw = raw
-        self.isServer = isServer
         ERR_clear_error()
         // Allocation failures here mean the process is out of memory; nothing sensible remains to do.
         guard let ssl = SSL_new(context.context), let input = BIO_new(BIO_s_mem()), let output = BIO_new(BIO_s_mem())
@@ -159,7 +157,9 @@ public final class TLSStream: ByteStream {
         var alpnPointer: UnsafePointer<UInt8>?
         var alpnLength: UInt32 = 0
         SSL_get0_alpn_selected(ssl, &alpnPointer, &alpnLength)
-        let alpn = alpnPointer.map { String(decoding: UnsafeBufferPointer(start: $0, count: Int(alpnLength)), as: UTF8.self) }
+        let alpn = alpnPointer.map {
+            String(decoding: UnsafeBufferPointer(start: $0, count: Int(alpnLength)), as: UTF8.self)
+        }
         let serverName = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0) }
         return TLSConnectionInfo(
             protocolVersion: String(cString: SSL_get_version(ssl)), alpn: alpn, serverName: serverName,
@@ -172,7 +172,10 @@ public final class TLSStream: ByteStream {
               let name = X509_get_subject_name(peer), let bio = BIO_new(BIO_s_mem())
         else { return nil }
         defer { BIO_free(bio) }
-        guard X509_NAME_print_ex(bio, name, 0, COpenSSL_XN_FLAG_RFC2253) >= 0 else { return nil }
+        guard X509_NAME_print_ex(bio, name, 0, COpenSSL_XN_FLAG_RFC2253) >= 0 else {
+            ERR_clear_error()  // nothing to report, but nothing may stay queued either
+            return nil
+        }
         var data: UnsafeMutablePointer<CChar>?
         let length = COpenSSL_BIO_get_mem_data(bio, &data)
         guard let data, length > 0 else { return nil }
@@ -308,7 +311,7 @@ public final class TLSStream: ByteStream {
     fileprivate func rawDidClose(error: (any Error)?) {
         if state == .handshaking {
             // The peer went away mid-handshake (or sent garbage that closed the raw stream).
-            handshakeFailed(TLSError(operation: "handshake (connection closed)", openSSLErrors: []))
+            handshakeFailed(TLSError.drained("handshake (connection closed)"))
         }
         state = .closed
         handshakeTimer?.cancel()

@@ -28,7 +28,8 @@ import Testing
         defer { group.shutdown() }
         let listener = try Listener(group: group, host: "127.0.0.1", port: 0) { $0.delegate = EchoHandler() }
         // localhost may resolve to ::1 first on some hosts; only accept success or a refused IPv6 attempt.
-        let outcome = await exchange(on: group.loops[0], host: "localhost", port: listener.port, payload: Array("hi".utf8))
+        let outcome = await exchange(
+            on: group.loops[0], host: "localhost", port: listener.port, payload: Array("hi".utf8))
         if let error = outcome.error {
             #expect(error.contains("ECONNREFUSED"))
         } else {

@@ -30,9 +30,9 @@ private struct CommandResult: Sendable {
 }
 
 /// Runs `executable` with `input` on stdin without blocking a test thread; kills it after `seconds`.
-private func runCommand(_ executable: String, _ arguments: [String], input: String = "", seconds: Double = 20) async throws
-    -> CommandResult
-{
+private func runCommand(
+    _ executable: String, _ arguments: [String], input: String = "", seconds: Double = 20
+) async throws -> CommandResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments

@@ -130,7 +130,8 @@ private func tlsEchoServer(
         let group = EventLoopGroup(count: 1)
         defer { group.shutdown() }
         let context = try TLSServerContext(
-            certificateChainFile: pki.serverCertificate, privateKeyFile: pki.serverKey, handshakeTimeoutMilliseconds: 100)
+            certificateChainFile: pki.serverCertificate, privateKeyFile: pki.serverKey,
+            handshakeTimeoutMilliseconds: 100)
         let (listener, _) = try tlsEchoServer(group, context: context)
 
         let closed = TestSignal<String>()
@@ -144,6 +145,24 @@ private func tlsEchoServer(
         }
         #expect(await closed.wait(seconds: 5) != nil)
         #expect(Date().timeIntervalSince(start) >= 0.09)
+    }
+
+    @Test("the connector's timeout covers a TLS handshake the server never answers")
+    func connectorTimeout() async throws {
+        defer { pki.remove() }
+        let group = EventLoopGroup(count: 1)
+        defer { group.shutdown() }
+        // A plain TCP listener that accepts and stays silent.
+        let silent = try Listener(group: group, host: "127.0.0.1", port: 0) { stream in
+            stream.delegate = Collector(expected: Int.max)
+        }
+        let client = try TLSClientContext(caFile: pki.caCertificate)
+        let start = Date()
+        let outcome = await exchange(
+            on: group.loops[0], port: silent.port, tls: client, serverName: "localhost", timeoutMilliseconds: 150,
+            payload: [1])
+        #expect(outcome.error?.contains("ETIMEDOUT") == true)
+        #expect(Date().timeIntervalSince(start) >= 0.14)
     }
 
     @Test("a client offering only unknown ALPN protocols gets no_application_protocol (RFC 7301 §3.2)")
@@ -166,7 +185,8 @@ private func tlsEchoServer(
         let context = try TLSServerContext(
             certificateChainFile: pki.serverCertificate, privateKeyFile: pki.serverKey, clientCAFile: pki.caCertificate)
         let (listener, serverInfo) = try tlsEchoServer(group, context: context)
-        let issued = try pki.issue(name: "client", commonName: "pdmp-client-1", subjectAltNames: "DNS:client", clientAuth: true)
+        let issued = try pki.issue(
+            name: "client", commonName: "pdmp-client-1", subjectAltNames: "DNS:client", clientAuth: true)
 
         let anonymous = try TLSClientContext(caFile: pki.caCertificate)
         let refused = await exchange(

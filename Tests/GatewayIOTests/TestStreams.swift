@@ -67,12 +67,12 @@ struct ClientOutcome: Sendable {
 /// Connects, writes `payload`, waits for as many bytes back, closes, and reports.
 func exchange(
     on loop: EventLoop, host: String = "127.0.0.1", port: Int, tls: TLSClientContext? = nil,
-    serverName: String? = nil, payload: [UInt8]
+    serverName: String? = nil, timeoutMilliseconds: UInt64 = 5_000, payload: [UInt8]
 ) async -> ClientOutcome {
     let outcome = TestSignal<ClientOutcome>()
     loop.execute {
         TCPConnector.connect(
-            on: loop, host: host, port: port, tls: tls, serverName: serverName, timeoutMilliseconds: 5_000
+            on: loop, host: host, port: port, tls: tls, serverName: serverName, timeoutMilliseconds: timeoutMilliseconds
         ) { result in
             switch result {
             case .failure(let error):
