@@ -13,6 +13,9 @@ public final class EventLoopGroup: Sendable {
     /// Starts `count` loops (default: the number of online cores), each on its own thread.
     public init(count: Int = EventLoopGroup.coreCount) {
         precondition(count > 0, "an event loop group needs at least one loop")
+        // libuv writes with write(2), not send(MSG_NOSIGNAL): a write to a connection the peer reset would
+        // otherwise raise SIGPIPE and kill the process. EPIPE is reported as an error instead.
+        signal(SIGPIPE, SIG_IGN)
         loops = (0..<count).map { EventLoop(name: "loop-\($0)") }
         for loop in loops { loop.start() }
     }
