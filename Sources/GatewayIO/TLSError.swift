@@ -11,11 +11,13 @@ public struct TLSError: Error, CustomStringConvertible, Equatable, Sendable {
     /// `ERR_error_string_n` lines, oldest first; empty when OpenSSL queued nothing.
     public let openSSLErrors: [String]
 
+    /// Creates an error; the gateway itself builds them from the drained OpenSSL queue.
     public init(operation: String, openSSLErrors: [String]) {
         self.operation = operation
         self.openSSLErrors = openSSLErrors
     }
 
+    /// The operation and every OpenSSL reason, for logs.
     public var description: String {
         let reasons = openSSLErrors.joined(separator: "; ")
         return openSSLErrors.isEmpty ? "TLS \(operation) failed" : "TLS \(operation) failed: \(reasons)"

@@ -12,7 +12,9 @@ import GatewayCore
 public final class TLSStream: ByteStream {
     /// The stream carrying ciphertext.
     public let raw: any ByteStream
+    /// The raw stream's loop.
     public var eventLoop: EventLoop { raw.eventLoop }
+    /// The raw stream's peer.
     public var remoteAddress: SocketAddress { raw.remoteAddress }
     /// Set once the handshake completed.
     public private(set) var tlsInfo: TLSConnectionInfo?
@@ -97,8 +99,9 @@ public final class TLSStream: ByteStream {
             guard COpenSSL_set_tlsext_host_name(ssl, name) == 1 else { throw TLSError.drained("set SNI \(name)") }
         }
         guard verify else { return }
+        let bare = name.hasPrefix("[") && name.hasSuffix("]") ? String(name.dropFirst().dropLast()) : name
         let ok = isIPAddress
-            ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) : SSL_set1_host(ssl, name)
+            ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), bare) : SSL_set1_host(ssl, name)
         guard ok == 1 else { throw TLSError.drained("set expected peer name \(name)") }
     }
 
@@ -184,11 +187,13 @@ public final class TLSStream: ByteStream {
 
     // MARK: - Reading
 
+    /// Stops decrypting and stops reading ciphertext (backpressure).
     public func pauseReading() {
         readPaused = true
         raw.pauseReading()
     }
 
+    /// Delivers plaintext OpenSSL already buffered, then reads ciphertext again.
     public func resumeReading() {
         readPaused = false
         raw.resumeReading()
@@ -237,10 +242,12 @@ public final class TLSStream: ByteStream {
 
     // MARK: - Writing
 
+    /// Encrypts and writes `bytes` (queued until the handshake completed).
     public func write(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { write(contentsOf: $0) }
     }
 
+    /// Encrypts a copy of `bytes` in records of at most 16 KiB (queued until the handshake completed).
     public func write(contentsOf bytes: UnsafeRawBufferPointer) {
         switch state {
         case .handshaking:
@@ -296,6 +303,7 @@ public final class TLSStream: ByteStream {
         }
     }
 
+    /// Closes the raw stream at once, without close_notify.
     public func abort() {
         guard state != .closed else { return }
         state = .closed
@@ -327,15 +335,19 @@ public final class TLSStream: ByteStream {
     }
 }
 
+/// The TLS stream is its raw stream's delegate; these are not for other callers.
 extension TLSStream: ByteStreamDelegate {
+    /// Raw side only: ciphertext from the network.
     public func streamDidRead(_ stream: any ByteStream, bytes: UnsafeRawBufferPointer) {
         receivedCiphertext(bytes)
     }
 
+    /// Raw side only: the network connection ended.
     public func streamDidClose(_ stream: any ByteStream, error: (any Error)?) {
         rawDidClose(error: error)
     }
 
+    /// Raw side only: queued ciphertext reached the kernel.
     public func streamDidDrain(_ stream: any ByteStream) {
         rawDidDrain()
     }

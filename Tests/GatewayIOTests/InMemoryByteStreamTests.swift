@@ -97,4 +97,60 @@ import Testing
         #expect(await echoed.wait() == payload)
         #expect(await info.wait()?.serverName == "localhost")
     }
+
+    @Test("a paused TLS reader gets no more plaintext until it resumes, then gets all of it")
+    func tlsPauseResume() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        let server = try TLSServerContext(certificateChainFile: pki.serverCertificate, privateKeyFile: pki.serverKey)
+        let client = try TLSClientContext(caFile: pki.caCertificate)
+        let group = EventLoopGroup(count: 1)
+        defer { group.shutdown() }
+        let loop = group.loops[0]
+        let whilePaused = TestSignal<Int>()
+        let all = TestSignal<[UInt8]>()
+        let payload = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+
+        /// Pauses after the first record, checks nothing more arrives for a few loop turns, then resumes.
+        final class PausingReader: ByteStreamDelegate {
+            var received: [UInt8] = []
+            let total: Int
+            let whilePaused: TestSignal<Int>
+            let all: TestSignal<[UInt8]>
+            init(total: Int, whilePaused: TestSignal<Int>, all: TestSignal<[UInt8]>) {
+                self.total = total
+                self.whilePaused = whilePaused
+                self.all = all
+            }
+            func streamDidRead(_ stream: any ByteStream, bytes: UnsafeRawBufferPointer) {
+                let first = received.isEmpty
+                received.append(contentsOf: bytes)
+                if received.count >= total { all.fulfill(received) }
+                guard first else { return }
+                stream.pauseReading()
+                let loop = stream.eventLoop
+                loop.executeSoon {
+                    loop.executeSoon {
+                        self.whilePaused.fulfill(self.received.count)
+                        stream.resumeReading()
+                    }
+                }
+            }
+            func streamDidClose(_ stream: any ByteStream, error: (any Error)?) { all.fulfill(received) }
+            func streamDidDrain(_ stream: any ByteStream) {}
+        }
+
+        loop.execute {
+            let (clientSide, serverSide) = InMemoryByteStreamPair.make(on: loop)
+            let tlsServer = TLSStream(server: serverSide, context: server)
+            tlsServer.delegate = PausingReader(total: payload.count, whilePaused: whilePaused, all: all)
+            guard let tlsClient = try? TLSStream(client: clientSide, context: client, serverName: "localhost") else {
+                return all.fulfill([])
+            }
+            tlsClient.delegate = Collector(expected: Int.max)
+            tlsClient.write(payload)
+        }
+        #expect(await whilePaused.wait() == 16 * 1024)  // exactly one record before the pause took effect
+        #expect(await all.wait() == payload)
+    }
 }
