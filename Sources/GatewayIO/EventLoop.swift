@@ -18,8 +18,14 @@ public final class EventLoop: @unchecked Sendable {
     private let wakeup: UnsafeMutablePointer<uv_async_t>
     private let pending = Mutex<PendingWork>(PendingWork())
     private var thread = pthread_t()
+    /// Work queued by `executeSoon`; touched only on the loop thread.
+    private var localItems: [() -> Void] = []
     /// A label for logs and thread names, e.g. `loop-0`.
     public let name: String
+    /// Every TCP read on this loop lands here; readers consume it synchronously (see `streamDidRead`).
+    let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+    /// TLS decrypts into this buffer, for the same reason.
+    let plaintextBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 32 * 1024, alignment: 16)
 
     private struct PendingWork {
         var items: [@Sendable () -> Void] = []
@@ -43,6 +49,8 @@ public final class EventLoop: @unchecked Sendable {
         // Only reached after the thread ended (it holds a reference while running).
         uv.deallocate()
         wakeup.deallocate()
+        readBuffer.deallocate()
+        plaintextBuffer.deallocate()
     }
 
     private static func owner(of async: UnsafeMutablePointer<uv_async_t>) -> EventLoop? {
@@ -74,7 +82,27 @@ public final class EventLoop: @unchecked Sendable {
             return (taken, state.stopping)
         }
         for work in items { work() }
+        runLocal()
         if stopping { closeEverything() }
+    }
+
+    /// Runs `work` on a later turn of this loop, after the current callback has returned.
+    ///
+    /// Must be called on this loop's thread; takes no lock. Useful to break re-entrancy (for example a
+    /// stream delivering to its peer without recursing into the caller's callback).
+    public func executeSoon(_ work: @escaping () -> Void) {
+        assert(inEventLoop, "executeSoon must be called on the loop thread")
+        localItems.append(work)
+        if localItems.count == 1 { uv_async_send(wakeup) }
+    }
+
+    private func runLocal() {
+        guard !localItems.isEmpty else { return }
+        let items = localItems
+        localItems.removeAll(keepingCapacity: true)
+        for work in items { work() }
+        // Work queued while running waits for the next turn, so I/O is not starved.
+        if !localItems.isEmpty { uv_async_send(wakeup) }
     }
 
     // MARK: - Timers
