@@ -61,6 +61,14 @@ public enum PatientCompartment {
 
     /// Like `patients(in:bases:)`, but also counts references that cannot be resolved to a Patient id.
     public static func membership(of resource: JSONValue, bases: [String] = []) -> CompartmentMembership? {
+        membership(of: resource, bases: bases, aliases: [:])
+    }
+
+    /// `membership(of:bases:)`, where `aliases` maps reference strings that the response itself defines
+    /// (e.g. a collection Bundle's `urn:uuid:` fullUrls of its Patients) to Patient ids.
+    static func membership(of resource: JSONValue, bases: [String], aliases: [String: String])
+        -> CompartmentMembership?
+    {
         guard case .object(let object) = resource, let type = object["resourceType"]?.stringValue,
             let parameters = table[type]
         else { return nil }
@@ -71,7 +79,7 @@ public enum PatientCompartment {
         for parameter in parameters {
             for path in parameter.paths {
                 forEachValue(at: path[...], in: resource) { reference in
-                    collect(reference, from: object, bases: bases, into: &result)
+                    collect(reference, from: object, bases: bases, aliases: aliases, into: &result)
                 }
             }
         }
@@ -94,13 +102,18 @@ public enum PatientCompartment {
 
     // Classifies one Reference element.
     private static func collect(
-        _ reference: JSONValue, from resource: JSONObject, bases: [String], into result: inout CompartmentMembership
+        _ reference: JSONValue, from resource: JSONObject, bases: [String], aliases: [String: String],
+        into result: inout CompartmentMembership
     ) {
         guard case .object(let element) = reference else { return }
         let declaredType = element["type"]?.stringValue
         guard let literal = element["reference"]?.stringValue else {
             // Identifier-only (logical) reference: a patient unless the element says it is another type.
             if declaredType == nil || declaredType == "Patient" { result.unresolved += 1 }
+            return
+        }
+        if let id = aliases[literal] {
+            result.patients.insert(id)
             return
         }
         switch FHIRReference.parse(literal, bases: bases) {
