@@ -21,8 +21,10 @@ public struct YAMLDecodingError: Error, Sendable, Hashable, CustomStringConverti
         self.init(mark: node.mark, path: node.path, problem: problem)
     }
 
+    /// `file:line:column: path: problem`; a mark with line 0 (a whole file or directory) prints as `file:`.
     public var description: String {
-        path.isEmpty ? "\(mark): \(problem)" : "\(mark): \(path): \(problem)"
+        let place = mark.line == 0 ? mark.file : mark.description
+        return path.isEmpty ? "\(place): \(problem)" : "\(place): \(path): \(problem)"
     }
 }
 
