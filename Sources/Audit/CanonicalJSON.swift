@@ -46,7 +46,7 @@ public enum CanonicalJSON {
         out.append(UInt8(ascii: "}"))
     }
 
-    /// Appends `s` as a JSON string: `"` and `\` escaped, control characters as short escapes or `\u00xx`,
+    /// Appends `s` as a JSON string: `"` and `\` escaped, `\n` `\r` `\t`, other control characters as `\u00xx`,
     /// everything else as raw UTF-8 (RFC 8259 §7).
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
@@ -57,8 +57,6 @@ public enum CanonicalJSON {
             case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
             case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
             case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0x08: out.append(contentsOf: [0x5C, UInt8(ascii: "b")])
-            case 0x0C: out.append(contentsOf: [0x5C, UInt8(ascii: "f")])
             case 0x00..<0x20:
                 let hex: [UInt8] = Array("0123456789abcdef".utf8)
                 out.append(contentsOf: Array("\\u00".utf8))
