@@ -1,1 +1,0 @@
-// Gateway module. See ARCHITECTURE.md §2.

@@ -1,4 +1,0 @@
-import Testing
-@testable import GatewayCore
-
-@Suite struct GatewayCorePlaceholder { @Test func builds() {} }

@@ -1,4 +1,0 @@
-import Testing
-@testable import Gateway
-
-@Suite struct GatewayPlaceholder { @Test func builds() {} }
