@@ -287,7 +287,7 @@ private struct Reader {
         let limits = node ?? YAMLNode.mapping([])
         keys(limits, [
             "request_line", "headers", "header_count", "body", "token", "header_timeout", "idle_timeout",
-            "max_connections",
+            "max_connections", "token_requests_per_minute",
         ])
         let line = attempt { try limits.optionalByteSize(at: "request_line") ?? 8 << 10 }
         let headers = attempt { try limits.optionalByteSize(at: "headers") ?? 32 << 10 }
@@ -297,11 +297,14 @@ private struct Reader {
         let headerTimeout = attempt { try Self.millis(limits, "header_timeout", default: 10_000) }
         let idle = attempt { try Self.millis(limits, "idle_timeout", default: 60_000) }
         let connections = attempt { try limits.optionalInt(at: "max_connections") ?? 10_000 }
-        guard let line, let headers, let count, let body, let token, let headerTimeout, let idle, let connections
+        let tokenRate = attempt { try limits.optionalInt(at: "token_requests_per_minute") ?? 600 }
+        guard let line, let headers, let count, let body, let token, let headerTimeout, let idle, let connections,
+              let tokenRate
         else { return nil }
         return LimitsConfig(
             requestLineBytes: line, headerBytes: headers, headerCount: count, bodyBytes: body, tokenBytes: token,
-            headerTimeoutMs: headerTimeout, idleTimeoutMs: idle, maxConnections: connections)
+            headerTimeoutMs: headerTimeout, idleTimeoutMs: idle, maxConnections: connections,
+            tokenRequestsPerMinute: tokenRate)
     }
 
     mutating func readLogging(_ root: YAMLNode) -> LoggingConfig? {
