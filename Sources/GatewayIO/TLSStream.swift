@@ -31,6 +31,9 @@ public final class TLSStream: ByteStream {
 
     private let ssl: OpaquePointer
     private let bio: OpaquePointer
+    /// Keeps the context's Swift side (the ALPN list its callback reads) alive for this connection, even
+    /// after a reload replaced the context for new connections.
+    private let context: SSLContextBox
     /// The ciphertext being delivered by the raw stream right now (valid only during that call).
     private var input = UnsafeRawBufferPointer(start: nil, count: 0)
     /// Ciphertext left over when a delivery ended before OpenSSL consumed it (reader paused).
@@ -80,6 +83,7 @@ public final class TLSStream: ByteStream {
 
     private init(raw: any ByteStream, context: SSLContextBox) {
         self.raw = raw
+        self.context = context
         ERR_clear_error()
         // Allocation failure here means the process is out of memory; nothing sensible remains to do.
         guard let ssl = SSL_new(context.context) else {
