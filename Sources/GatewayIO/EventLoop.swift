@@ -127,7 +127,7 @@ public final class EventLoop: @unchecked Sendable {
             return nil
         }, context)
         precondition(rc == 0, "pthread_create failed: \(rc)")
-        thread = tid
+        // `run` records the thread id itself before signalling, so no write races with it here.
         started.wait()
     }
 
@@ -174,76 +174,5 @@ private final class ThreadStart {
     init(loop: EventLoop, started: DispatchSemaphore) {
         self.loop = loop
         self.started = started
-    }
-}
-
-/// A fixed set of event loops, one thread each.
-public final class EventLoopGroup: Sendable {
-    /// The loops, in creation order.
-    public let loops: [EventLoop]
-    private let cursor = Atomic<Int>(0)
-    private let stopped = Atomic<Bool>(false)
-
-    /// Starts `count` loops (default: the number of online cores), each on its own thread.
-    public init(count: Int = EventLoopGroup.coreCount) {
-        precondition(count > 0, "an event loop group needs at least one loop")
-        loops = (0..<count).map { EventLoop(name: "loop-\($0)") }
-        for loop in loops { loop.start() }
-    }
-
-    /// The number of online cores (at least 1).
-    public static var coreCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
-
-    /// The next loop, round-robin (for spreading outbound connections).
-    public func next() -> EventLoop {
-        let index = cursor.wrappingAdd(1, ordering: .relaxed).oldValue
-        return loops[index % loops.count]
-    }
-
-    /// Closes every handle on every loop (connections see `streamDidClose`), then joins the threads.
-    ///
-    /// Must not be called from one of the group's loops. Calling it twice is harmless.
-    public func shutdown() {
-        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        for loop in loops { loop.requestStop() }
-        for loop in loops { loop.join() }
-    }
-}
-
-/// A one-shot timer; `cancel()` must be called on the owning loop.
-public final class TimerHandle: LoopHandleOwner {
-    private let timer: UnsafeMutablePointer<uv_timer_t>
-    private var callback: (() -> Void)?
-
-    init(loop: EventLoop, milliseconds: UInt64, callback: @escaping () -> Void) {
-        self.callback = callback
-        timer = .allocate(capacity: 1)
-        uv_timer_init(loop.uv, timer)
-        LoopHandle.attach(self, to: LoopHandle.base(timer))
-        uv_timer_start(timer, { timer in
-            guard let data = timer?.pointee.data else { return }
-            Unmanaged<TimerHandle>.fromOpaque(data).takeUnretainedValue().fire()
-        }, milliseconds, 0)
-    }
-
-    private func fire() {
-        let work = callback
-        cancel()
-        work?()
-    }
-
-    /// Stops the timer if it has not fired yet; idempotent.
-    public func cancel() {
-        guard callback != nil else { return }
-        callback = nil
-        LoopHandle.close(LoopHandle.base(timer))
-    }
-
-    /// True until the timer fired or was cancelled.
-    public var isActive: Bool { callback != nil }
-
-    func handleDidClose() {
-        callback = nil
-        timer.deallocate()
     }
 }

@@ -60,6 +60,7 @@ public struct IOError: Error, CustomStringConvertible, Equatable, Sendable {
     /// libuv's symbolic name of `code`.
     public var name: String { String(cString: uv_err_name(code)) }
 
+    /// `operation: NAME (message)`.
     public var description: String { "\(operation): \(name) (\(String(cString: uv_strerror(code))))" }
 
     init(_ code: Int32, _ operation: String) {

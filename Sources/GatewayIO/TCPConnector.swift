@@ -20,6 +20,7 @@ public enum TCPConnector {
         on loop: EventLoop, host: String, port: Int, tls: TLSClientContext? = nil, serverName: String? = nil,
         timeoutMilliseconds: UInt64 = 10_000, completion: @escaping (Result<any ByteStream, any Error>) -> Void
     ) {
+        precondition(loop.inEventLoop, "TCPConnector.connect must be called on the target loop")
         let attempt = ConnectAttempt(
             loop: loop, host: host, port: port, tls: tls, serverName: serverName ?? host, completion: completion)
         attempt.start(timeoutMilliseconds: timeoutMilliseconds)

@@ -38,7 +38,8 @@ final class SSLContextBox: @unchecked Sendable {
         for name in protocols {
             let bytes = Array(name.utf8)
             guard (1...255).contains(bytes.count) else {
-                throw TLSError(operation: "configure ALPN: protocol name '\(name)' must be 1-255 bytes", openSSLErrors: [])
+                let problem = "configure ALPN: protocol name '\(name)' must be 1-255 bytes"
+                throw TLSError(operation: problem, openSSLErrors: [])
             }
             wire.append(UInt8(bytes.count))
             wire += bytes
@@ -91,7 +92,8 @@ public final class TLSServerContext: Sendable {
         self.minimumVersion = minimumVersion
         self.handshakeTimeoutMilliseconds = handshakeTimeoutMilliseconds
         let box = try Self.build(
-            chain: certificateChainFile, key: privateKeyFile, alpn: alpn, clientCA: clientCAFile, minimum: minimumVersion)
+            chain: certificateChainFile, key: privateKeyFile, alpn: alpn, clientCA: clientCAFile,
+            minimum: minimumVersion)
         current = Mutex(Current(box: box, certificateChainFile: certificateChainFile, privateKeyFile: privateKeyFile))
     }
 
@@ -103,7 +105,8 @@ public final class TLSServerContext: Sendable {
         let (chain, key) = current.withLock { ($0.certificateChainFile, $0.privateKeyFile) }
         let newChain = certificateChainFile ?? chain
         let newKey = privateKeyFile ?? key
-        let box = try Self.build(chain: newChain, key: newKey, alpn: alpn, clientCA: clientCAFile, minimum: minimumVersion)
+        let box = try Self.build(
+            chain: newChain, key: newKey, alpn: alpn, clientCA: clientCAFile, minimum: minimumVersion)
         current.withLock { $0 = Current(box: box, certificateChainFile: newChain, privateKeyFile: newKey) }
     }
 
@@ -134,7 +137,9 @@ public final class TLSServerContext: Sendable {
 
     private static func requireClientCertificates(_ ctx: OpaquePointer, caFile: String) throws {
         try SSLContextBox.check(SSL_CTX_load_verify_locations(ctx, caFile, nil), "load client CA file \(caFile)")
-        guard let names = SSL_load_client_CA_file(caFile) else { throw TLSError.drained("read client CA names \(caFile)") }
+        guard let names = SSL_load_client_CA_file(caFile) else {
+            throw TLSError.drained("read client CA names \(caFile)")
+        }
         SSL_CTX_set_client_CA_list(ctx, names)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
     }
@@ -184,7 +189,8 @@ public final class TLSClientContext: Sendable {
         box = try SSLContextBox(taking: ctx, alpn: alpn)
         self.verifyPeer = verifyPeer
         try SSLContextBox.check(COpenSSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION), "set minimum version")
-        try SSLContextBox.check(COpenSSL_CTX_set_max_proto_version(ctx, maximumVersion.openSSLValue), "set maximum version")
+        try SSLContextBox.check(
+            COpenSSL_CTX_set_max_proto_version(ctx, maximumVersion.openSSLValue), "set maximum version")
         _ = SSL_CTX_set_options(ctx, COpenSSL_OP_ALL | COpenSSL_OP_NO_RENEGOTIATION | COpenSSL_OP_NO_COMPRESSION)
         if let caFile {
             try SSLContextBox.check(SSL_CTX_load_verify_locations(ctx, caFile, nil), "load CA file \(caFile)")

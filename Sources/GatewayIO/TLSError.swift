@@ -11,13 +11,16 @@ public struct TLSError: Error, CustomStringConvertible, Equatable, Sendable {
     /// `ERR_error_string_n` lines, oldest first; empty when OpenSSL queued nothing.
     public let openSSLErrors: [String]
 
+    /// Creates an error; the gateway itself builds them from the drained OpenSSL queue.
     public init(operation: String, openSSLErrors: [String]) {
         self.operation = operation
         self.openSSLErrors = openSSLErrors
     }
 
+    /// The operation and every OpenSSL reason, for logs.
     public var description: String {
-        openSSLErrors.isEmpty ? "TLS \(operation) failed" : "TLS \(operation) failed: " + openSSLErrors.joined(separator: "; ")
+        let reasons = openSSLErrors.joined(separator: "; ")
+        return openSSLErrors.isEmpty ? "TLS \(operation) failed" : "TLS \(operation) failed: \(reasons)"
     }
 
     /// Builds an error for `operation` from the current thread's OpenSSL error queue, emptying it.

@@ -12,7 +12,9 @@ import GatewayCore
 public final class TLSStream: ByteStream {
     /// The stream carrying ciphertext.
     public let raw: any ByteStream
+    /// The raw stream's loop.
     public var eventLoop: EventLoop { raw.eventLoop }
+    /// The raw stream's peer.
     public var remoteAddress: SocketAddress { raw.remoteAddress }
     /// Set once the handshake completed.
     public private(set) var tlsInfo: TLSConnectionInfo?
@@ -30,7 +32,6 @@ public final class TLSStream: ByteStream {
     private let ssl: OpaquePointer
     private let networkIn: OpaquePointer
     private let networkOut: OpaquePointer
-    private let isServer: Bool
     private var state: State = .handshaking
     private var earlyWrites: [UInt8] = []
     private var readPaused = false
@@ -48,7 +49,7 @@ public final class TLSStream: ByteStream {
     /// The handshake starts when the client's first bytes arrive; a handshake still running after the
     /// context's timeout closes the connection and counts as a failed handshake.
     public convenience init(server raw: any ByteStream, context: TLSServerContext) {
-        self.init(raw: raw, context: context.contextBox, isServer: true)
+        self.init(raw: raw, context: context.contextBox)
         SSL_set_accept_state(ssl)
         armHandshakeTimer(context.handshakeTimeoutMilliseconds)
         raw.delegate = self
@@ -65,7 +66,7 @@ public final class TLSStream: ByteStream {
         client raw: any ByteStream, context: TLSClientContext, serverName: String?,
         handshakeTimeoutMilliseconds: UInt64 = 0
     ) throws {
-        self.init(raw: raw, context: context.box, isServer: false)
+        self.init(raw: raw, context: context.box)
         SSL_set_connect_state(ssl)
         if let serverName { try configureClientName(serverName, verify: context.verifyPeer) }
         armHandshakeTimer(handshakeTimeoutMilliseconds)
@@ -73,9 +74,8 @@ public final class TLSStream: ByteStream {
         advanceHandshake()
     }
 
-    private init(raw: any ByteStream, context: SSLContextBox, isServer: Bool) {
+    private init(raw: any ByteStream, context: SSLContextBox) {
         self.raw = raw
-        self.isServer = isServer
         ERR_clear_error()
         // Allocation failures here mean the process is out of memory; nothing sensible remains to do.
         guard let ssl = SSL_new(context.context), let input = BIO_new(BIO_s_mem()), let output = BIO_new(BIO_s_mem())
@@ -99,8 +99,9 @@ public final class TLSStream: ByteStream {
             guard COpenSSL_set_tlsext_host_name(ssl, name) == 1 else { throw TLSError.drained("set SNI \(name)") }
         }
         guard verify else { return }
+        let bare = name.hasPrefix("[") && name.hasSuffix("]") ? String(name.dropFirst().dropLast()) : name
         let ok = isIPAddress
-            ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) : SSL_set1_host(ssl, name)
+            ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), bare) : SSL_set1_host(ssl, name)
         guard ok == 1 else { throw TLSError.drained("set expected peer name \(name)") }
     }
 
@@ -159,7 +160,9 @@ public final class TLSStream: ByteStream {
         var alpnPointer: UnsafePointer<UInt8>?
         var alpnLength: UInt32 = 0
         SSL_get0_alpn_selected(ssl, &alpnPointer, &alpnLength)
-        let alpn = alpnPointer.map { String(decoding: UnsafeBufferPointer(start: $0, count: Int(alpnLength)), as: UTF8.self) }
+        let alpn = alpnPointer.map {
+            String(decoding: UnsafeBufferPointer(start: $0, count: Int(alpnLength)), as: UTF8.self)
+        }
         let serverName = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0) }
         return TLSConnectionInfo(
             protocolVersion: String(cString: SSL_get_version(ssl)), alpn: alpn, serverName: serverName,
@@ -172,7 +175,10 @@ public final class TLSStream: ByteStream {
               let name = X509_get_subject_name(peer), let bio = BIO_new(BIO_s_mem())
         else { return nil }
         defer { BIO_free(bio) }
-        guard X509_NAME_print_ex(bio, name, 0, COpenSSL_XN_FLAG_RFC2253) >= 0 else { return nil }
+        guard X509_NAME_print_ex(bio, name, 0, COpenSSL_XN_FLAG_RFC2253) >= 0 else {
+            ERR_clear_error()  // nothing to report, but nothing may stay queued either
+            return nil
+        }
         var data: UnsafeMutablePointer<CChar>?
         let length = COpenSSL_BIO_get_mem_data(bio, &data)
         guard let data, length > 0 else { return nil }
@@ -181,11 +187,13 @@ public final class TLSStream: ByteStream {
 
     // MARK: - Reading
 
+    /// Stops decrypting and stops reading ciphertext (backpressure).
     public func pauseReading() {
         readPaused = true
         raw.pauseReading()
     }
 
+    /// Delivers plaintext OpenSSL already buffered, then reads ciphertext again.
     public func resumeReading() {
         readPaused = false
         raw.resumeReading()
@@ -234,10 +242,12 @@ public final class TLSStream: ByteStream {
 
     // MARK: - Writing
 
+    /// Encrypts and writes `bytes` (queued until the handshake completed).
     public func write(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { write(contentsOf: $0) }
     }
 
+    /// Encrypts a copy of `bytes` in records of at most 16 KiB (queued until the handshake completed).
     public func write(contentsOf bytes: UnsafeRawBufferPointer) {
         switch state {
         case .handshaking:
@@ -293,6 +303,7 @@ public final class TLSStream: ByteStream {
         }
     }
 
+    /// Closes the raw stream at once, without close_notify.
     public func abort() {
         guard state != .closed else { return }
         state = .closed
@@ -308,7 +319,7 @@ public final class TLSStream: ByteStream {
     fileprivate func rawDidClose(error: (any Error)?) {
         if state == .handshaking {
             // The peer went away mid-handshake (or sent garbage that closed the raw stream).
-            handshakeFailed(TLSError(operation: "handshake (connection closed)", openSSLErrors: []))
+            handshakeFailed(TLSError.drained("handshake (connection closed)"))
         }
         state = .closed
         handshakeTimer?.cancel()
@@ -324,15 +335,19 @@ public final class TLSStream: ByteStream {
     }
 }
 
+/// The TLS stream is its raw stream's delegate; these are not for other callers.
 extension TLSStream: ByteStreamDelegate {
+    /// Raw side only: ciphertext from the network.
     public func streamDidRead(_ stream: any ByteStream, bytes: UnsafeRawBufferPointer) {
         receivedCiphertext(bytes)
     }
 
+    /// Raw side only: the network connection ended.
     public func streamDidClose(_ stream: any ByteStream, error: (any Error)?) {
         rawDidClose(error: error)
     }
 
+    /// Raw side only: queued ciphertext reached the kernel.
     public func streamDidDrain(_ stream: any ByteStream) {
         rawDidDrain()
     }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Glibc
 import Testing
 @testable import GatewayIO
 
@@ -74,6 +75,16 @@ import Testing
             _ = loop.schedule(afterMilliseconds: 60) { result.fulfill(cancelledFired) }
         }
         #expect(await result.wait() == false)
+    }
+
+    @Test("creating a group ignores SIGPIPE, so a write to a reset connection cannot kill the process")
+    func ignoresSIGPIPE() {
+        let group = EventLoopGroup(count: 1)
+        defer { group.shutdown() }
+        var current = sigaction()
+        sigaction(SIGPIPE, nil, &current)
+        let ignore = unsafeBitCast(SIG_IGN, to: Int.self)
+        #expect(unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self) == ignore)
     }
 
     @Test("next() hands out the loops round-robin")

@@ -25,15 +25,19 @@ final class Collector: ByteStreamDelegate {
     let expected: Int
     let data: TestSignal<[UInt8]>
     let closed: TestSignal<String>
-    let drained = TestSignal<Bool>()
+    let drained: TestSignal<Bool>
     private(set) var received: [UInt8] = []
     /// Runs on the loop once `expected` bytes arrived.
     var onComplete: ((any ByteStream, [UInt8]) -> Void)?
 
-    init(expected: Int, data: TestSignal<[UInt8]> = TestSignal(), closed: TestSignal<String> = TestSignal()) {
+    init(
+        expected: Int, data: TestSignal<[UInt8]> = TestSignal(), closed: TestSignal<String> = TestSignal(),
+        drained: TestSignal<Bool> = TestSignal()
+    ) {
         self.expected = expected
         self.data = data
         self.closed = closed
+        self.drained = drained
     }
 
     func streamDidRead(_ stream: any ByteStream, bytes: UnsafeRawBufferPointer) {
@@ -63,12 +67,12 @@ struct ClientOutcome: Sendable {
 /// Connects, writes `payload`, waits for as many bytes back, closes, and reports.
 func exchange(
     on loop: EventLoop, host: String = "127.0.0.1", port: Int, tls: TLSClientContext? = nil,
-    serverName: String? = nil, payload: [UInt8]
+    serverName: String? = nil, timeoutMilliseconds: UInt64 = 5_000, payload: [UInt8]
 ) async -> ClientOutcome {
     let outcome = TestSignal<ClientOutcome>()
     loop.execute {
         TCPConnector.connect(
-            on: loop, host: host, port: port, tls: tls, serverName: serverName, timeoutMilliseconds: 5_000
+            on: loop, host: host, port: port, tls: tls, serverName: serverName, timeoutMilliseconds: timeoutMilliseconds
         ) { result in
             switch result {
             case .failure(let error):
