@@ -1,26 +1,6 @@
-// HMAC-SHA-256 (RFC 2104), for keyed hashes such as cache keys that must not be guessable.
+// Secure random bytes and constant-time comparison. (HMAC lives in Digest.swift, next to the digests.)
 
 import COpenSSL
-
-/// Keyed message authentication.
-public enum HMAC {
-    /// HMAC-SHA-256 of `message` under `key` (32 bytes).
-    public static func sha256(key: [UInt8], message: [UInt8]) -> [UInt8] {
-        var output = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        let result = key.withUnsafeBytes { k in
-            message.withUnsafeBufferPointer { m in
-                output.withUnsafeMutableBufferPointer { o in
-                    COpenSSL.HMAC(
-                        EVP_sha256(), k.baseAddress, Int32(k.count), m.baseAddress, m.count, o.baseAddress, &length)
-                }
-            }
-        }
-        // HMAC only fails on allocation failure; there is no safe fallback for a MAC.
-        precondition(result != nil && length == 32, "HMAC-SHA-256 failed: \(OpenSSL.drainErrors())")
-        return output
-    }
-}
 
 /// Cryptographically secure random bytes from OpenSSL's DRBG.
 public enum SecureRandom {
