@@ -81,7 +81,7 @@ enum JSONSupport {
 
     /// A JSON object from ordered members.
     static func make(_ members: [(String, JSONValue)]) -> JSONValue {
-        .object(JSONObject(members: members.map { (key: $0.0, value: $0.1) }))
+        .object(JSONObject(members))
     }
 }
 

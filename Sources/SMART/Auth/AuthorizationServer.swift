@@ -149,7 +149,7 @@ public final class AuthorizationServer: Sendable {
         _ request: TokenRequest, _ assertion: ClientAssertionCheck, now: Double
     ) throws(TokenRequestError) -> TokenEndpointResult {
         let client = assertion.record.client
-        let granted = ScopeGrant.grant(requested: request.scopes, registered: client.allowedScopes)
+        let granted = ScopeMediation.grant(requested: request.scopes, registered: client.allowedScopes)
         guard !granted.isEmpty else {
             throw TokenRequestError(.invalidScope, "no requested scope is registered for this client", clientID: client.id)
         }

@@ -6,7 +6,7 @@ public import GatewayCore
 enum JSONBuild {
     /// A JSON object with members in the given order.
     static func object(_ members: [(String, JSONValue)]) -> JSONValue {
-        .object(JSONObject(members: members.map { (key: $0.0, value: $0.1) }))
+        .object(JSONObject(members))
     }
 
     /// A JSON array of strings.

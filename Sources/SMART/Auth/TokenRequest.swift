@@ -30,7 +30,7 @@ struct TokenRequest {
             throw TokenRequestError(.invalidRequest, "client_assertion_type must be jwt-bearer")
         }
         guard let scopeValue = form["scope"]?.first else { throw TokenRequestError(.invalidRequest, "scope is required") }
-        guard let scopes = ScopeGrant.split(scopeValue) else { throw TokenRequestError(.invalidScope, "malformed scope") }
+        guard let scopes = ScopeMediation.split(scopeValue) else { throw TokenRequestError(.invalidScope, "malformed scope") }
         self.scopes = scopes
         self.assertion = assertion
         self.clientID = form["client_id"]?.first
