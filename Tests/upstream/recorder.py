@@ -38,7 +38,6 @@ import argparse
 import base64
 import json
 import signal
-import socket
 import socketserver
 import sys
 import threading
@@ -170,6 +169,7 @@ class DataHandler(socketserver.StreamRequestHandler):
     """Reads HTTP/1.1 requests by hand so that the head's raw bytes can be recorded."""
 
     timeout = IDLE_TIMEOUT
+    disable_nagle_algorithm = True
 
     def handle(self) -> None:
         state: State = self.server.state
@@ -344,7 +344,6 @@ class DataServer(ThreadingHTTPServer):
 
     def server_bind(self) -> None:  # HTTPServer.server_bind would resolve the host name: not needed
         socketserver.TCPServer.server_bind(self)
-        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 # ---------------------------------------------------------------- control port

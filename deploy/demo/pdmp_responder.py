@@ -360,6 +360,7 @@ class Responder:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every response carries Content-Length or chunked framing
+    disable_nagle_algorithm = True  # head and body go out in separate writes: no 40 ms delayed-ACK stalls
     server_version = "pdmp-demo-responder"
 
     def version_string(self) -> str:
