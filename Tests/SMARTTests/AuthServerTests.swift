@@ -188,7 +188,7 @@ extension TokenEndpointResult {
         let futureIAT = AuthFixture.assertion(claims: AuthFixture.claims(jti: "x2", extra: #","iat":1800000600"#))
         let jwkText = JWK.publicJSON(for: try AuthFixture.clientKey.publicKey(), keyID: "app-1-key", algorithm: .es384).serialized()
         let hsInput = Base64URL.encode(#"{"alg":"HS256","kid":"app-1-key"}"#) + "." + Base64URL.encode(AuthFixture.claims(jti: "x3"))
-        let hs256 = hsInput + "." + Base64URL.encode(HMAC.sha256(key: jwkText, data: Array(hsInput.utf8)))
+        let hs256 = hsInput + "." + Base64URL.encode(HMAC.sha256(key: jwkText, message: Array(hsInput.utf8)))
         let none = Base64URL.encode(#"{"alg":"none","kid":"app-1-key"}"#) + "." + Base64URL.encode(AuthFixture.claims(jti: "x4")) + "."
         for assertion in [longLived, noExp, futureIAT, hs256, none] {
             let result = run(AuthFixture.form(assertion: assertion))
