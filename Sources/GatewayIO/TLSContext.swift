@@ -166,8 +166,8 @@ private let selectALPN: @convention(c) (
     return SSL_TLSEXT_ERR_OK
 }
 
-/// Client-side TLS settings for upstream connections and tests.
 // TODO(#2): cache client sessions for upstream resumption; the keep-alive pool keeps full handshakes rare.
+/// Client-side TLS settings for upstream connections and tests.
 public final class TLSClientContext: Sendable {
     let box: SSLContextBox
     /// Whether the server's certificate chain and host name are verified (only a test may turn this off).
