@@ -453,7 +453,8 @@ def post_bundle(base_url: str, bundle: dict, timeout: float = 300) -> None:
     body = json.dumps(bundle, separators=(",", ":")).encode()
     req = urllib.request.Request(base_url.rstrip("/"), data=body, method="POST",
                                  headers={"Content-Type": "application/fhir+json",
-                                          "Accept": "application/fhir+json"})
+                                          "Accept": "application/fhir+json",
+                                          "Prefer": "return=minimal"})  # no 6,000 resources echoed back
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             reply = json.loads(resp.read())
