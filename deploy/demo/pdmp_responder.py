@@ -230,7 +230,10 @@ class Upstream:
         resp = self.request("GET", self.path + path_and_query,
                             [("Host", host), ("Accept", "application/fhir+json")], None, True)
         data = resp.read()
-        self.mark_used()
+        if resp.will_close:
+            self.drop()
+        else:
+            self.mark_used()
         if resp.status != 200:
             raise RuntimeError(f"upstream GET {path_and_query} -> {resp.status}: {data[:300]!r}")
         return json.loads(data)
