@@ -50,6 +50,8 @@ public final class GatewayServices: Sendable {
     let clock: any Clock
     let logger: Logger
     let metrics: GatewayMetrics
+    /// The runtime that owns these services (for reloads from the admin listener).
+    let runtime = RuntimeReference()
     private let current: SnapshotBox
 
     init(
@@ -132,4 +134,13 @@ final class SnapshotBox: Sendable {
         get { mutex.withLock { $0 } }
         set { mutex.withLock { $0 = newValue } }
     }
+}
+
+/// Set once the runtime exists.
+final class RuntimeReference: Sendable {
+    private let value = Mutex<GatewayRuntime?>(nil)
+
+    func install(_ runtime: GatewayRuntime) { value.withLock { $0 = runtime } }
+
+    var runtime: GatewayRuntime? { value.withLock { $0 } }
 }
