@@ -67,7 +67,8 @@ enum PolicyCommand {
     static func explain(_ args: ParsedArguments, configPath: String, output: CLIOutput) throws -> Int32 {
         var words = Array(args.words.dropFirst(2))
         let patient = try args.lateValue("patient", words: &words, expected: 2) { words in
-            methods.contains(words[0]) ? 2 : 0
+            // The patient id is the word that is neither the method nor the URL (`/...` or absolute).
+            words.firstIndex { !methods.contains($0) && !$0.hasPrefix("/") && !$0.contains("://") }
         }
         guard words.count == 2 else { throw CLIError("policy explain needs METHOD URL, e.g. GET /fhir/Patient/pt-1") }
         guard let clientID = args.option("client") else { throw CLIError("policy explain needs --client ID") }
