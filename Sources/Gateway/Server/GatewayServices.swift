@@ -144,3 +144,12 @@ final class RuntimeReference: Sendable {
 
     var runtime: GatewayRuntime? { value.withLock { $0 } }
 }
+
+extension GatewayServices {
+    /// Signs an access token with the gateway's key, as the token endpoint would (for tests and tools).
+    public func issueTestToken(
+        clientID: String, scopes: [String], now: Double, extraClaims: [(String, JSONValue)]
+    ) throws -> String {
+        try issuer.issue(clientID: clientID, scopes: scopes, now: now, extraClaims: extraClaims).accessToken
+    }
+}
