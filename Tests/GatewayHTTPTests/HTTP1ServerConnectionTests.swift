@@ -185,4 +185,14 @@ struct HTTP1ServerConnectionTests {
         #expect(view.text.statusCodes == [200])
         #expect(view.text.contains("Connection: close\r\n"))
     }
+
+    @Test("a client that stops reading a response is dropped after the write timeout")
+    func writeTimeout() async throws {
+        let limits = HTTPServerLimits(writeHighWatermarkBytes: 32 * 1024, writeTimeoutMs: 200)
+        let started = ContinuousClock.now
+        let view = try #require(await serverExchange([Self.get], limits: limits, mode: .flood, clientPaused: true))
+        #expect(view.closed)
+        #expect(view.closedWhileResponding == 1)
+        #expect(ContinuousClock.now - started < .seconds(2))
+    }
 }

@@ -15,7 +15,7 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
         case closed
     }
 
-    private enum TimerKind { case none, header, body, idle }
+    private enum TimerKind { case none, header, body, idle, write }
 
     let stream: any ByteStream
     let limits: HTTPServerLimits
@@ -127,7 +127,14 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
     }
 
     public func streamDidDrain(_ stream: any ByteStream) {
+        if timerKind == .write { cancelTimer() }
         if case .handling(let responder) = state { responder.connectionDidDrain() }
+    }
+
+    /// The responder found the write queue over the watermark: the client must drain it in time.
+    func blockedOnWrite() {
+        guard case .handling = state, timerKind != .write else { return }
+        arm(.write)
     }
 
     // MARK: - Request loop
@@ -247,6 +254,7 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
         case .header: ms = limits.headerReadTimeoutMs
         case .body: ms = limits.bodyReadTimeoutMs
         case .idle: ms = limits.idleTimeoutMs
+        case .write: ms = limits.writeTimeoutMs
         }
         timer = stream.eventLoop.schedule(afterMilliseconds: ms) { [weak self] in self?.timerFired(kind) }
     }
@@ -258,9 +266,17 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
     }
 
     private func timerFired(_ kind: TimerKind) {
-        guard case .reading = state, kind == timerKind else { return }
+        guard kind == timerKind else { return }
         timer = nil
         timerKind = .none
+        if case .handling(let responder) = state, kind == .write {
+            // The client stopped reading a response: drop it; the responder's onClose stops the producer.
+            state = .closing
+            stream.abort()
+            responder.connectionDidClose()
+            return
+        }
+        guard case .reading = state else { return }
         if decoder.hasPartialRequest || !buffer.isEmpty {
             fail(HTTPParseError(status: 408, reason: kind == .body ? "body_timeout" : "header_timeout", message: "request timeout"))
         } else {

@@ -47,7 +47,10 @@ public final class HTTPResponder {
     public var isWritable: Bool {
         guard let connection else { return false }
         let writable = connection.pendingWriteBytes < connection.limits.writeHighWatermarkBytes
-        if !writable { writableCallbackPending = true }
+        if !writable {
+            writableCallbackPending = true
+            connection.blockedOnWrite()
+        }
         return writable
     }
 
