@@ -45,6 +45,7 @@ final class UpstreamConnection: ByteStreamDelegate {
     func close() {
         guard !isClosed else { return }
         timer?.cancel()
+        pool?.forgetIdle(self)  // never handed out again while the close completes
         stream.close()
     }
 
@@ -70,7 +71,11 @@ final class UpstreamConnection: ByteStreamDelegate {
         guard call === cancelled else { return }
         call = nil
         timer?.cancel()
-        stream.abort()  // the rest of the response would desynchronise the connection
+        if isClosed {
+            retainedSelf = nil  // it was only kept for the paused call
+        } else {
+            stream.abort()  // the rest of the response would desynchronise the connection
+        }
     }
 
     // MARK: - ByteStreamDelegate

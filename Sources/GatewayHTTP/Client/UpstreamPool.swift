@@ -150,6 +150,10 @@ public final class UpstreamPool {
 
     func connectionClosed(_ connection: UpstreamConnection) {
         openConnections.add(-1)
+        forgetIdle(connection)
+    }
+
+    func forgetIdle(_ connection: UpstreamConnection) {
         idle.removeAll { $0 === connection }
     }
 

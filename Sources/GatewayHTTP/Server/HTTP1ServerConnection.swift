@@ -206,6 +206,7 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
             return
         }
         state = .reading
+        cancelTimer()  // a write timer of the finished response must not outlive it
         process()
     }
 
