@@ -163,7 +163,8 @@ final class UpstreamConnection: ByteStreamDelegate {
                 call.finish()
             } else {
                 let detail = error.map { "\($0)" } ?? "closed by the upstream"
-                call.failed(UpstreamError(.connectionClosed, detail), reused: reused, receivedBytes: decoder.hasReceivedBytes)
+                call.failed(
+                    UpstreamError(.connectionClosed, detail), reused: reused, receivedBytes: decoder.hasReceivedBytes)
             }
         }
         retainedSelf = nil
@@ -179,6 +180,7 @@ final class UpstreamConnection: ByteStreamDelegate {
         guard let call else { return }
         self.call = nil
         stream.abort()
-        call.failed(UpstreamError(.responseTimeout, "no upstream data for \(pool?.responseTimeoutMs ?? 0) ms"), reused: reused, receivedBytes: true)
+        let error = UpstreamError(.responseTimeout, "no upstream data for \(pool?.responseTimeoutMs ?? 0) ms")
+        call.failed(error, reused: reused, receivedBytes: true)
     }
 }

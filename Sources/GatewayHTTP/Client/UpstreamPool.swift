@@ -58,7 +58,8 @@ public final class UpstreamPool {
         self.responseTimeoutMs = responseTimeoutMs
         self.idleTimeoutMs = idleTimeoutMs
         duration = metrics.histogram(
-            "gateway_upstream_request_duration_seconds", help: "Time from sending a request upstream to its response end")
+            "gateway_upstream_request_duration_seconds",
+            help: "Time from sending a request upstream to its response end")
         openConnections = metrics.gauge("gateway_upstream_connections_open", help: "Open connections to the upstream")
     }
 

@@ -81,7 +81,9 @@ struct HTTP1RequestDecoder {
                 let line = buffer.copy(0..<end)
                 if let error = RequestLineRules.check(line) { return fail(error) }
             case .complete(let length):
-                let parsed = buffer.withReadableBytes { headParser.parse(UnsafeRawBufferPointer(rebasing: $0[0..<length])) }
+                let parsed = buffer.withReadableBytes {
+                    headParser.parse(UnsafeRawBufferPointer(rebasing: $0[0..<length]))
+                }
                 buffer.consume(length)
                 scanner.reset()
                 switch parsed {

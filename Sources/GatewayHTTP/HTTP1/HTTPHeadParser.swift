@@ -76,7 +76,9 @@ final class HTTPHeadParser {
     }
 
     /// http_parser's method names, made once (not a C string conversion per request).
-    private static let methodNames: [String] = (0..<64).map { String(cString: http_method_str(http_method(UInt32($0)))) }
+    private static let methodNames: [String] = (0..<64).map {
+        String(cString: http_method_str(http_method(UInt32($0))))
+    }
 
     private static func methodName(_ index: Int) -> String {
         index < methodNames.count ? methodNames[index] : "<unknown>"
@@ -142,7 +144,8 @@ final class HTTPHeadParser {
         case HPE_INVALID_TRANSFER_ENCODING: .bad("invalid_transfer_encoding", "invalid Transfer-Encoding")
         case HPE_HEADER_OVERFLOW:
             HTTPParseError(status: 431, reason: "headers_too_large", message: "header block too large")
-        case HPE_INVALID_METHOD: HTTPParseError(status: 501, reason: "unknown_method", message: "method not implemented")
+        case HPE_INVALID_METHOD:
+            HTTPParseError(status: 501, reason: "unknown_method", message: "method not implemented")
         case HPE_INVALID_VERSION: .bad("invalid_version", "malformed HTTP version")
         case HPE_INVALID_URL: .bad("invalid_target", "malformed request target")
         case HPE_INVALID_HEADER_TOKEN: .bad("invalid_header_name", "invalid character in a header name")

@@ -123,7 +123,8 @@ struct HeadScanner {
             }
             headerCount += 1
             if headerCount > maxHeaderCount {
-                return .failed(HTTPParseError(status: 431, reason: "too_many_headers", message: "too many header fields"))
+                let error = HTTPParseError(status: 431, reason: "too_many_headers", message: "too many header fields")
+                return .failed(error)
             }
             state = .name
         }

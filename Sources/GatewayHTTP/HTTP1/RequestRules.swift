@@ -80,7 +80,9 @@ enum RequestHeadRules {
     /// body the gateway ignores is one the upstream may parse as a second request (SMG-04).
     static let bodilessMethods: Set<String> = ["GET", "HEAD", "DELETE", "OPTIONS"]
 
-    static func check(_ head: ParsedHead, version: HTTPVersion, limits: HTTPServerLimits) -> Result<Framing, HTTPParseError> {
+    static func check(
+        _ head: ParsedHead, version: HTTPVersion, limits: HTTPServerLimits
+    ) -> Result<Framing, HTTPParseError> {
         let headers = head.headers
         if let error = checkHost(headers, version: version) { return .failure(error) }
         if let error = checkUpgrade(headers) { return .failure(error) }
@@ -100,7 +102,8 @@ enum RequestHeadRules {
         if let expect = headers["Expect"] {
             // RFC 9110 §10.1.1: 100-continue is the only expectation; others get 417.
             guard headers.values("Expect").count == 1, expect.caseInsensitiveEquals("100-continue") else {
-                return .failure(HTTPParseError(status: 417, reason: "unsupported_expectation", message: "expectation failed"))
+                return .failure(
+                    HTTPParseError(status: 417, reason: "unsupported_expectation", message: "expectation failed"))
             }
             // An HTTP/1.0 client cannot understand 100 (RFC 9110 §10.1.1); it is ignored then.
             expectContinue = version == .http1_1 && body != .none && body != .length(0)
@@ -152,7 +155,9 @@ enum RequestHeadRules {
         if !encodings.isEmpty {
             // RFC 9112 §6.1: TE on an HTTP/1.0 message means the framing is faulty. Only a single, exact
             // `chunked` is understood; lists, other codings and obfuscated spellings are refused.
-            guard version == .http1_1 else { return .failure(.bad("invalid_transfer_encoding", "Transfer-Encoding on HTTP/1.0")) }
+            guard version == .http1_1 else {
+                return .failure(.bad("invalid_transfer_encoding", "Transfer-Encoding on HTTP/1.0"))
+            }
             guard encodings.count == 1, encodings[0] == "chunked" else {
                 return .failure(.bad("invalid_transfer_encoding", "only Transfer-Encoding: chunked is accepted"))
             }

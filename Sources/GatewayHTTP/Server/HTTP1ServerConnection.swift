@@ -279,7 +279,8 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
         }
         guard case .reading = state else { return }
         if decoder.hasPartialRequest || !buffer.isEmpty {
-            fail(HTTPParseError(status: 408, reason: kind == .body ? "body_timeout" : "header_timeout", message: "request timeout"))
+            let reason = kind == .body ? "body_timeout" : "header_timeout"
+            fail(HTTPParseError(status: 408, reason: reason, message: "request timeout"))
         } else {
             // An idle keep-alive connection (or one that never sent a byte) is closed without a response.
             closeGracefully()
