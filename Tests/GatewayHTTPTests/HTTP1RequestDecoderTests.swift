@@ -130,9 +130,11 @@ struct HTTP1RequestDecoderTests {
     func bodilessMethods(_ method: String) {
         let smuggled = "GET /fhir/Patient/pt-bob HTTP/1.1\r\nHost: x\r\n\r\n"
         let chunk = String(smuggled.utf8.count, radix: 16)
-        let te = "\(method) /fhir/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\(chunk)\r\n\(smuggled)\r\n0\r\n\r\n"
+        let te = "\(method) /fhir/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + "\(chunk)\r\n\(smuggled)\r\n0\r\n\r\n"
         #expect(status(te) == 400)
-        let cl = "\(method) /fhir/metadata HTTP/1.1\r\nHost: x\r\nContent-Length: \(smuggled.utf8.count)\r\n\r\n\(smuggled)"
+        let cl = "\(method) /fhir/metadata HTTP/1.1\r\nHost: x\r\n"
+            + "Content-Length: \(smuggled.utf8.count)\r\n\r\n\(smuggled)"
         let events = decode([cl])
         #expect(events.count == 1)
         if case .failed(let e) = events.first { #expect(e.status == 400) } else { Issue.record("not refused") }

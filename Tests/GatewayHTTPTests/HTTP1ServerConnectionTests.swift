@@ -114,7 +114,8 @@ struct HTTP1ServerConnectionTests {
     @Test("a slow body hits the body deadline with 408")
     func slowBody() async throws {
         let limits = HTTPServerLimits(bodyReadTimeoutMs: 200)
-        let view = try #require(await serverExchange(["POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab"], limits: limits))
+        let partial = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab"
+        let view = try #require(await serverExchange([partial], limits: limits))
         #expect(view.text.statusCodes == [408])
         #expect(view.handled.isEmpty)
     }

@@ -12,8 +12,10 @@ struct HTTPConnectionSetTests {
             let set = HTTPConnectionSet()
             let (idleClient, idleServer) = InMemoryByteStreamPair.make(on: TestLoop.loop)
             let (busyClient, busyServer) = InMemoryByteStreamPair.make(on: TestLoop.loop)
-            let idle = HTTP1ServerConnection(stream: idleServer, handler: RecordingHandler(mode: .echo), connectionID: 1)
-            let busy = HTTP1ServerConnection(stream: busyServer, handler: RecordingHandler(mode: .delayed(100)), connectionID: 2)
+            let idle = HTTP1ServerConnection(
+                stream: idleServer, handler: RecordingHandler(mode: .echo), connectionID: 1)
+            let busy = HTTP1ServerConnection(
+                stream: busyServer, handler: RecordingHandler(mode: .delayed(100)), connectionID: 2)
             idle.onClose = { _ in events.append("idle closed") }
             busy.onClose = { _ in events.append("busy closed") }
             for connection in [idle, busy] {
@@ -31,7 +33,8 @@ struct HTTPConnectionSetTests {
                     _ = set  // the caller owns the set for as long as the drain runs
                     events.append("empty")
                     let answer = String(decoding: busyCollector.received, as: UTF8.self)
-                    events.append(answer.hasPrefix("HTTP/1.1 200") && answer.contains("Connection: close") ? "answered" : answer)
+                    let answered = answer.hasPrefix("HTTP/1.1 200") && answer.contains("Connection: close")
+                    events.append(answered ? "answered" : answer)
                     signal.fulfill(events)
                 }
             }

@@ -88,7 +88,8 @@ final class RecordingHandler: HTTPServerHandler {
         switch mode {
         case .echo:
             let text = "ok \(request.method) \(request.target) \(request.body.count)\n"
-            responder.respond(HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain")]), body: Array(text.utf8)))
+            let headers = HTTPHeaders([("Content-Type", "text/plain")])
+            responder.respond(HTTPResponse(status: 200, headers: headers, body: Array(text.utf8)))
         case .stream(let pieces):
             responder.sendHead(HTTPResponseHead(status: 200))
             for piece in pieces { responder.sendBody(Array(piece.utf8)) }
@@ -157,7 +158,8 @@ final class ClientCollector: ByteStreamDelegate {
 /// `gapMs`), and returns what came back once the server closed or `until` matched.
 func serverExchange(
     _ pieces: [String], limits: HTTPServerLimits = HTTPServerLimits(), mode: HandlerMode = .echo, gapMs: UInt64 = 0,
-    drainAfterMs: UInt64? = nil, metrics: MetricsRegistry = MetricsRegistry(), clientPaused: Bool = false, until: @escaping @Sendable (String) -> Bool = { _ in false }
+    drainAfterMs: UInt64? = nil, metrics: MetricsRegistry = MetricsRegistry(), clientPaused: Bool = false,
+    until: @escaping @Sendable (String) -> Bool = { _ in false }
 ) async -> ClientView? {
     let signal = Signal<ClientView>()
     TestLoop.loop.execute {

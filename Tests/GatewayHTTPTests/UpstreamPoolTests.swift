@@ -68,7 +68,8 @@ struct UpstreamPoolTests {
     func framings() async throws {
         let upstream = try ScriptedUpstream { index, _ in
             index == 0
-                ? .respond("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+                ? .respond("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
                 : .respondAndClose("HTTP/1.1 200 OK\r\n\r\nuntil close")
         }
         defer { upstream.shutdown() }
@@ -146,7 +147,8 @@ struct UpstreamPoolTests {
     @Test("a buffered response over the limit fails and is not pooled")
     func tooLarge() async throws {
         let big = String(repeating: "x", count: 5000)
-        let upstream = try ScriptedUpstream { _, _ in .respond("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n\(big)") }
+        let response = "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n\(big)"
+        let upstream = try ScriptedUpstream { _, _ in .respond(response) }
         defer { upstream.shutdown() }
         let get = HTTPRequest(method: "GET", target: "/x")
         let outcomes = try #require(await run([get, get], port: upstream.port, maxBodyBytes: 1000))
