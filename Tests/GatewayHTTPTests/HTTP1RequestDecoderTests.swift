@@ -215,10 +215,11 @@ struct HTTP1RequestDecoderTests {
         #expect(status("GET / \(version)\r\nHost: x\r\n\r\n") == expected)
     }
 
-    @Test("Host is required once on HTTP/1.1 and must be well formed", arguments: [
+    @Test("Host is required once and well formed; underscore names are refused", arguments: [
         "GET / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: user@evil\r\n\r\n", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost:\r\n\r\n", "GET / HTTP/1.1\r\nHost: x\r\nX_Forwarded_For: 10.0.0.1\r\n\r\n",
     ])
     func host(_ raw: String) {
         #expect(status(raw) == 400)

@@ -87,6 +87,7 @@ enum RequestHeadRules {
         if let error = checkHost(headers, version: version) { return .failure(error) }
         if let error = checkUpgrade(headers) { return .failure(error) }
         if let error = checkMethodOverride(headers) { return .failure(error) }
+        if let error = checkUnderscoreNames(headers) { return .failure(error) }
         let body: Body
         switch bodyFraming(headers, version: version) {
         case .failure(let error): return .failure(error)
@@ -121,7 +122,9 @@ enum RequestHeadRules {
         let allowed = { (b: UInt8) -> Bool in
             isTokenChar(b) && b != UInt8(ascii: "/") || "[]:!$&'()*+,;=%".utf8.contains(b)
         }
-        guard hosts[0].utf8.allSatisfy(allowed), !hosts[0].utf8.contains(UInt8(ascii: "@")) else {
+        // Empty is refused too: the gateway is always addressed by an authority, and the value feeds
+        // X-Forwarded-Host.
+        guard !hosts[0].isEmpty, hosts[0].utf8.allSatisfy(allowed), !hosts[0].utf8.contains(UInt8(ascii: "@")) else {
             return .bad("invalid_host", "invalid Host header")
         }
         return nil
@@ -143,6 +146,13 @@ enum RequestHeadRules {
         // one is refused outright rather than stripped.
         guard methodOverrideFields.contains(where: headers.contains) else { return nil }
         return .bad("method_override", "method override headers are not accepted")
+    }
+
+    private static func checkUnderscoreNames(_ headers: HTTPHeaders) -> HTTPParseError? {
+        // `X_Forwarded_For` and `X-Forwarded-For` become the same CGI/WSGI variable upstream, so a client
+        // could shadow a header the gateway sets (HDR-02/HDR-03); such names are refused, not forwarded.
+        guard headers.contains(where: { $0.name.utf8.contains(UInt8(ascii: "_")) }) else { return nil }
+        return .bad("underscore_in_header_name", "header names with underscores are not accepted")
     }
 
     private static func bodyFraming(_ headers: HTTPHeaders, version: HTTPVersion) -> Result<Body, HTTPParseError> {
