@@ -126,7 +126,11 @@ final class HTTPHeadParser {
         while start < end && (value[start] == sp || value[start] == ht) { start += 1 }
         while end > start && (value[end - 1] == sp || value[end - 1] == ht) { end -= 1 }
         let name = String(decoding: field, as: UTF8.self)
-        if let text = String(validating: value[start..<end], as: UTF8.self) {
+        let slice = value[start..<end]
+        // ASCII (the usual case) needs no validation; anything else must be well-formed UTF-8.
+        let text = slice.allSatisfy { $0 < 0x80 }
+            ? String(decoding: slice, as: UTF8.self) : String(validating: slice, as: UTF8.self)
+        if let text {
             headers.append((name, text))
         } else {
             invalidText = true
