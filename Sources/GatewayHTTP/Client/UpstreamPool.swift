@@ -113,6 +113,7 @@ public final class UpstreamPool {
 
     // MARK: - Internals
 
+    // TODO(#2): no cap on concurrent upstream connections per loop; the client-side limits bound it for now.
     func dispatch(_ call: UpstreamCall, allowReuse: Bool) {
         call.attempts += 1
         if allowReuse, let connection = idle.popLast() {

@@ -165,9 +165,6 @@ enum RequestHeadRules {
         return nil
     }
 
-    /// Headers some frameworks use to execute a method other than the wire method.
-    static let methodOverrideFields = ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"]
-
     /// Rules that keep one request one request, with one meaning, on its way upstream.
     private static func checkSingleRequest(_ fields: Fields) -> HTTPParseError? {
         // Protocol switches are never honoured: an upgraded (h2c, websocket) connection would carry later

@@ -111,6 +111,8 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
         if case .reading = state { process() }
     }
 
+    // TODO(#2): a client that half-closes after its last request loses the response (the stream reports
+    // one close for both directions).
     public func streamDidClose(_ stream: any ByteStream, error: (any Error)?) {
         if case .closed = state { return }
         let responder: HTTPResponder?
