@@ -40,10 +40,11 @@ public final class UpstreamPool {
     ///   - responseTimeoutMs: Longest silence from the upstream while a response is awaited or streaming (504).
     ///   - idleTimeoutMs: Idle connections are closed after this; keep it below the upstream's keep-alive timeout.
     ///   - metrics: Registry for `gateway_upstream_request_duration_seconds` and `gateway_upstream_connections_open`.
+    ///   - hostHeader: The `Host` sent upstream; defaults to `host[:port]` (port omitted when default).
     public init(
         eventLoop: EventLoop, host: String, port: Int, tls: TLSClientContext? = nil, serverName: String? = nil,
         maxIdle: Int = 64, connectTimeoutMs: UInt64 = 5_000, responseTimeoutMs: UInt64 = 60_000,
-        idleTimeoutMs: UInt64 = 30_000, metrics: MetricsRegistry = .shared
+        idleTimeoutMs: UInt64 = 30_000, metrics: MetricsRegistry = .shared, hostHeader: String? = nil
     ) {
         self.eventLoop = eventLoop
         self.host = host
@@ -52,7 +53,7 @@ public final class UpstreamPool {
         self.serverName = serverName
         let defaultPort = tls == nil ? 80 : 443
         let hostPart = host.contains(":") ? "[\(host)]" : host
-        self.hostHeader = port == defaultPort ? hostPart : "\(hostPart):\(port)"
+        self.hostHeader = hostHeader ?? (port == defaultPort ? hostPart : "\(hostPart):\(port)")
         self.maxIdle = maxIdle
         self.connectTimeoutMs = connectTimeoutMs
         self.responseTimeoutMs = responseTimeoutMs
