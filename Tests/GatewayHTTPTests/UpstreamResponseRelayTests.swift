@@ -67,8 +67,11 @@ private func relayExchange(
         client.delegate = collector
         if clientDelayMs > 0 {
             client.pauseReading()
-            _ = TestLoop.loop.schedule(afterMilliseconds: clientDelayMs - 50) {
-                pausedMidway = handler.calls.first?.isPaused ?? false
+            // Sampled repeatedly: on a loaded machine the upstream bytes may arrive late in the window.
+            for at in stride(from: 20, to: clientDelayMs, by: 20) {
+                _ = TestLoop.loop.schedule(afterMilliseconds: at) {
+                    if handler.calls.first?.isPaused == true { pausedMidway = true }
+                }
             }
             _ = TestLoop.loop.schedule(afterMilliseconds: clientDelayMs) { client.resumeReading() }
         }
@@ -88,7 +91,7 @@ struct UpstreamResponseRelayTests {
             + String(size, radix: 16) + "\r\n" + String(repeating: "y", count: size) + "\r\n0\r\n\r\n"
         let upstream = try ScriptedUpstream { _, _ in .respond(response) }
         defer { upstream.shutdown() }
-        let view = try #require(await relayExchange(port: upstream.port, request: Self.get, clientDelayMs: 300) {
+        let view = try #require(await relayExchange(port: upstream.port, request: Self.get, clientDelayMs: 600) {
             $0.hasSuffix("0\r\n\r\n")
         })
         #expect(view.pausedMidway)
