@@ -85,7 +85,7 @@ struct ProxyStreamingTests {
             client.delegate = collector
             client.pauseReading()
             client.write(Array("GET /fhir/Bundle HTTP/1.1\r\nHost: gw\r\n\r\n".utf8))
-            _ = TestLoop.loop.schedule(afterMilliseconds: 300) { client.resumeReading() }
+            _ = TestLoop.loop.schedule(afterMilliseconds: 600) { client.resumeReading() }
         }
         let outcome = try #require(await signal.wait(seconds: 10))
         #expect(outcome.bodyBytes == size)
