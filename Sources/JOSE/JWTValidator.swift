@@ -86,7 +86,8 @@ public enum JWTValidator {
 
     /// `now < exp + leeway`; `exp ≤ now + maxLifetime + leeway`; `nbf ≤ now + leeway`; `iat ≤ now + leeway`
     /// and `exp − iat ≤ maxLifetime` (RFC 7519 §4.1.4-4.1.6; bounds per JWT-09).
-    static func checkTimes(_ claims: JWTClaims, _ rules: JWTClaimRules, now: Double) throws(JOSEError) -> ValidatedTimes {
+    static func checkTimes(_ claims: JWTClaims, _ rules: JWTClaimRules, now: Double) throws(JOSEError) -> ValidatedTimes
+    {
         guard let exp = try claims.numericDate("exp") else { throw .invalidClaim("exp is required") }
         let nbf = try claims.numericDate("nbf")
         let iat = try claims.numericDate("iat")

@@ -4,6 +4,7 @@ import GatewayCore
 import GatewayCrypto
 import JOSE
 import Testing
+
 @testable import SMART
 
 @Suite("Auth support pieces") struct AuthSupportTests {
@@ -21,11 +22,13 @@ import Testing
 
     @Test("The discovery document has the fields SMART 2.2 requires for backend services")
     func discovery() {
-        let doc = SMARTConfiguration.document(baseURL: "https://gw.example:8443", scopesSupported: ["system/Patient.rs"])
+        let doc = SMARTConfiguration.document(
+            baseURL: "https://gw.example:8443", scopesSupported: ["system/Patient.rs"])
         #expect(doc["token_endpoint"]?.stringValue == "https://gw.example:8443/auth/token")
         #expect(doc["grant_types_supported"] == .array([.string("client_credentials")]))
         #expect(doc["token_endpoint_auth_methods_supported"] == .array([.string("private_key_jwt")]))
-        #expect(doc["token_endpoint_auth_signing_alg_values_supported"] == .array([.string("RS384"), .string("ES384")]))
+        #expect(
+            doc["token_endpoint_auth_signing_alg_values_supported"] == .array([.string("RS384"), .string("ES384")]))
         #expect(doc["code_challenge_methods_supported"] == .array([.string("S256")]))
         #expect(doc["capabilities"]?.arrayValue?.contains(.string("client-confidential-asymmetric")) == true)
         #expect(doc["issuer"] == nil)
@@ -47,7 +50,8 @@ import Testing
         #expect(result.status == 200)
         #expect(throws: JOSEError.self) {
             try ClientAssertion.make(
-                clientID: "app-1", tokenURL: AuthFixture.tokenURL, key: AuthFixture.clientKey, kid: "k", algorithm: .rs384,
+                clientID: "app-1", tokenURL: AuthFixture.tokenURL, key: AuthFixture.clientKey, kid: "k",
+                algorithm: .rs384,
                 now: AuthFixture.now)
         }
     }

@@ -151,7 +151,8 @@ public final class AuthorizationServer: Sendable {
         let client = assertion.record.client
         let granted = ScopeMediation.grant(requested: request.scopes, registered: client.allowedScopes)
         guard !granted.isEmpty else {
-            throw TokenRequestError(.invalidScope, "no requested scope is registered for this client", clientID: client.id)
+            throw TokenRequestError(
+                .invalidScope, "no requested scope is registered for this client", clientID: client.id)
         }
         do {
             let token = try issuer.issue(clientID: client.id, scopes: granted, now: now)

@@ -3,8 +3,8 @@
 // signed has expired, so a rotation never invalidates a live token.
 
 public import GatewayCore
-public import JOSE
 import GatewayCrypto
+public import JOSE
 import Synchronization
 
 /// An access token the gateway minted.
