@@ -56,3 +56,27 @@ import Testing
         }
     }
 }
+
+@Suite("Introspection and capability security") struct AuthIntrospectionTests {
+    @Test("An own token introspects as active with SMART's required members; anything else is only inactive")
+    func introspection() throws {
+        let issuer = AuthFixture.issuer()
+        let validator = TokenValidator(ownIssuer: issuer, registry: { ClientRegistry([AuthFixture.client()]) })
+        let token = try issuer.issue(clientID: "app-1", scopes: ["system/MedicationDispense.rs"], now: AuthFixture.now)
+        let active = validator.introspectionResponse(token: token.accessToken, now: AuthFixture.now)
+        #expect(active["active"] == .bool(true))
+        #expect(active["client_id"]?.stringValue == "app-1")
+        #expect(active["scope"]?.stringValue == "system/MedicationDispense.rs")
+        #expect(active["exp"]?.intValue == Int(AuthFixture.now) + 300)
+        let expired = validator.introspectionResponse(token: token.accessToken, now: AuthFixture.now + 301)
+        #expect(expired == .object(JSONObject([("active", .bool(false))])))
+        #expect(validator.introspectionResponse(token: "garbage", now: AuthFixture.now)["active"] == .bool(false))
+    }
+
+    @Test("The capability security element names the token endpoint")
+    func capabilitySecurity() {
+        let security = SMARTConfiguration.capabilitySecurity(baseURL: "https://gw.example:8443")
+        let uri = security["extension"]?.arrayValue?.first?["extension"]?.arrayValue?.first?["valueUri"]
+        #expect(uri?.stringValue == "https://gw.example:8443/auth/token")
+    }
+}
