@@ -32,8 +32,6 @@ static inline int COpenSSL_set_tlsext_host_name(SSL *ssl, const char *name) { re
 static inline long COpenSSL_BIO_get_mem_data(BIO *b, char **pp) { return BIO_get_mem_data(b, pp); }
 static inline size_t COpenSSL_BIO_pending(BIO *b) { return BIO_pending(b); }
 static inline size_t COpenSSL_BIO_ctrl_pending(BIO *b) { return BIO_ctrl_pending(b); }
-static inline long COpenSSL_BIO_set_mem_eof_return(BIO *b, long v) { return BIO_set_mem_eof_return(b, v); }
-static inline int COpenSSL_BIO_reset(BIO *b) { return BIO_reset(b); }
 static inline void COpenSSL_free(void *p) { OPENSSL_free(p); }
 static inline int COpenSSL_sk_X509_num(const STACK_OF(X509) *sk) { return sk_X509_num(sk); }
 static inline X509 *COpenSSL_sk_X509_value(const STACK_OF(X509) *sk, int i) { return sk_X509_value(sk, i); }

@@ -63,13 +63,13 @@ public final class EventLoop: @unchecked Sendable {
     ///
     /// Work queued after the group shut down is dropped.
     public func execute(_ work: @escaping @Sendable () -> Void) {
-        let mustWake = pending.withLock { state -> Bool in
-            guard !state.stopping else { return false }
+        pending.withLock { state in
+            guard !state.stopping else { return }
             state.items.append(work)
-            return state.items.count == 1
+            // A non-empty queue means a wake-up is already on its way. Sending under the lock means no
+            // send can race with the loop closing its async handle once `stopping` is set.
+            if state.items.count == 1 { uv_async_send(wakeup) }
         }
-        // A non-empty queue means a wake-up is already on its way; libuv coalesces sends anyway.
-        if mustWake { uv_async_send(wakeup) }
     }
 
     /// True when called on this loop's thread.
@@ -144,8 +144,11 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Asks the loop to close every handle it owns; `uv_run` then returns and the thread ends.
     func requestStop() {
-        pending.withLock { $0.stopping = true }
-        uv_async_send(wakeup)
+        pending.withLock { state in
+            guard !state.stopping else { return }
+            state.stopping = true
+            uv_async_send(wakeup)
+        }
     }
 
     /// Waits for the loop thread to end.

@@ -68,6 +68,11 @@ final class TCPStream: ByteStream, LoopHandleOwner {
     }
 
     private func updateReading() {
+        // Once closing started, libuv stops reading itself and the handle may already be freed.
+        guard state != .closed else {
+            reading = false
+            return
+        }
         let want = (state == .open && delegate != nil && !readPaused) || state == .lingering
         guard want != reading else { return }
         reading = want
@@ -228,6 +233,7 @@ final class TCPStream: ByteStream, LoopHandleOwner {
 
     func handleDidClose() {
         state = .closed
+        reading = false
         lingerTimer?.cancel()
         lingerTimer = nil
         handle.deallocate()

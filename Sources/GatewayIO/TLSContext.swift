@@ -120,6 +120,8 @@ public final class TLSServerContext: Sendable {
         guard let ctx = SSL_CTX_new(TLS_server_method()) else { throw TLSError.drained("create server context") }
         let box = try SSLContextBox(taking: ctx, alpn: alpn)
         try SSLContextBox.check(COpenSSL_CTX_set_min_proto_version(ctx, minimum.openSSLValue), "set minimum version")
+        // Idle keep-alive connections then hold no record buffers (as nginx configures OpenSSL).
+        _ = COpenSSL_CTX_set_mode(ctx, Int(SSL_MODE_RELEASE_BUFFERS))
         _ = SSL_CTX_set_options(
             ctx, COpenSSL_OP_ALL | COpenSSL_OP_NO_RENEGOTIATION | COpenSSL_OP_NO_COMPRESSION
                 | COpenSSL_OP_CIPHER_SERVER_PREFERENCE)
@@ -189,6 +191,7 @@ public final class TLSClientContext: Sendable {
         box = try SSLContextBox(taking: ctx, alpn: alpn)
         self.verifyPeer = verifyPeer
         try SSLContextBox.check(COpenSSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION), "set minimum version")
+        _ = COpenSSL_CTX_set_mode(ctx, Int(SSL_MODE_RELEASE_BUFFERS))
         try SSLContextBox.check(
             COpenSSL_CTX_set_max_proto_version(ctx, maximumVersion.openSSLValue), "set maximum version")
         _ = SSL_CTX_set_options(ctx, COpenSSL_OP_ALL | COpenSSL_OP_NO_RENEGOTIATION | COpenSSL_OP_NO_COMPRESSION)

@@ -1,9 +1,9 @@
-// TLS over any `ByteStream`, with OpenSSL driven through two memory BIOs: ciphertext read from the
-// network is written into `networkIn`, whatever OpenSSL produces in `networkOut` is written to the raw
-// stream. The raw stream's delegate is this object; the user's delegate sees plaintext only.
+// TLS over any `ByteStream`. OpenSSL reads and writes through a `StreamBIO`: ciphertext comes straight
+// from the raw stream's current read and records go straight to the raw stream. The raw stream's
+// delegate is this object; the user's delegate sees plaintext only.
 //
 // Plaintext is decrypted into the loop's shared buffer (consumed synchronously by the delegate) and
-// written in records of at most 16 KiB, so neither direction allocates per read or grows the BIOs.
+// written in records of at most 16 KiB, so neither direction allocates per read.
 
 import COpenSSL
 import GatewayCore
@@ -30,8 +30,15 @@ public final class TLSStream: ByteStream {
     public var onHandshake: ((Result<TLSConnectionInfo, TLSError>) -> Void)?
 
     private let ssl: OpaquePointer
-    private let networkIn: OpaquePointer
-    private let networkOut: OpaquePointer
+    private let bio: OpaquePointer
+    /// Keeps the context's Swift side (the ALPN list its callback reads) alive for this connection, even
+    /// after a reload replaced the context for new connections.
+    private let context: SSLContextBox
+    /// The ciphertext being delivered by the raw stream right now (valid only during that call).
+    private var input = UnsafeRawBufferPointer(start: nil, count: 0)
+    /// Ciphertext left over when a delivery ended before OpenSSL consumed it (reader paused).
+    private var stash: [UInt8] = []
+    private var stashOffset = 0
     private var state: State = .handshaking
     private var earlyWrites: [UInt8] = []
     private var readPaused = false
@@ -76,21 +83,42 @@ public final class TLSStream: ByteStream {
 
     private init(raw: any ByteStream, context: SSLContextBox) {
         self.raw = raw
+        self.context = context
         ERR_clear_error()
-        // Allocation failures here mean the process is out of memory; nothing sensible remains to do.
-        guard let ssl = SSL_new(context.context), let input = BIO_new(BIO_s_mem()), let output = BIO_new(BIO_s_mem())
-        else { fatalError("OpenSSL allocation failed: \(TLSError.drainErrorQueue())") }
-        // An empty input BIO must read as "retry later", not as end of stream.
-        _ = COpenSSL_BIO_set_mem_eof_return(input, -1)
-        SSL_set_bio(ssl, input, output)  // the SSL now owns both BIOs
+        // Allocation failure here means the process is out of memory; nothing sensible remains to do.
+        guard let ssl = SSL_new(context.context) else {
+            fatalError("SSL_new failed: \(TLSError.drainErrorQueue())")
+        }
         self.ssl = ssl
-        networkIn = input
-        networkOut = output
+        bio = StreamBIO.make()
+        BIO_set_data(bio, Unmanaged.passUnretained(self).toOpaque())
+        SSL_set_bio(ssl, bio, bio)  // one BIO for both directions; the SSL now owns it
     }
 
     deinit {
         handshakeTimer?.cancel()
+        BIO_set_data(bio, nil)  // no callback may reach a deinitialising stream
         SSL_free(ssl)
+    }
+
+    /// Copies up to `out.count` bytes of pending ciphertext for OpenSSL; 0 when there is none yet.
+    func takeCiphertext(into out: UnsafeMutableRawBufferPointer) -> Int {
+        if stashOffset < stash.count {
+            let count = min(out.count, stash.count - stashOffset)
+            let start = stashOffset
+            stash.withUnsafeBytes { out.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[start..<start + count])) }
+            stashOffset += count
+            if stashOffset == stash.count {
+                stash = []  // give the memory back; stashing only happens while paused
+                stashOffset = 0
+            }
+            return count
+        }
+        let count = min(out.count, input.count)
+        guard count > 0, let base = input.baseAddress else { return 0 }
+        out.copyMemory(from: UnsafeRawBufferPointer(start: base, count: count))
+        input = UnsafeRawBufferPointer(rebasing: input[count...])
+        return count
     }
 
     private func configureClientName(_ name: String, verify: Bool) throws {
@@ -117,7 +145,6 @@ public final class TLSStream: ByteStream {
     private func advanceHandshake() {
         ERR_clear_error()
         let result = SSL_do_handshake(ssl)
-        flushNetworkOut()
         if result == 1 {
             handshakeSucceeded()
             return
@@ -200,13 +227,16 @@ public final class TLSStream: ByteStream {
         deliverBufferedPlaintext()
     }
 
-    /// Ciphertext arrived: feed it to OpenSSL, then advance the handshake or decrypt.
+    /// Ciphertext arrived: let OpenSSL read it through the BIO while the buffer is valid, keep the rest.
     fileprivate func receivedCiphertext(_ bytes: UnsafeRawBufferPointer) {
-        guard state == .handshaking || state == .open, let base = bytes.baseAddress else { return }
-        // A memory BIO grows as needed, so the write takes everything.
-        _ = BIO_write(networkIn, base, Int32(bytes.count))
+        guard state == .handshaking || state == .open, !bytes.isEmpty else { return }
+        input = bytes
         if state == .handshaking { advanceHandshake() }
         if state == .open { deliverBufferedPlaintext() }
+        if !input.isEmpty && (state == .handshaking || state == .open) {
+            stash.append(contentsOf: input)
+        }
+        input = UnsafeRawBufferPointer(start: nil, count: 0)
     }
 
     /// Decrypts and delivers records until OpenSSL needs more input or the delegate pauses.
@@ -226,7 +256,6 @@ public final class TLSStream: ByteStream {
             readFailed(SSL_get_error(ssl, result))
             break
         }
-        flushNetworkOut()  // TLS 1.3 post-handshake messages (tickets, key updates)
     }
 
     private func readFailed(_ code: Int32) {
@@ -270,17 +299,7 @@ public final class TLSStream: ByteStream {
                 return
             }
             offset += written
-            flushNetworkOut()
         }
-    }
-
-    /// Hands whatever OpenSSL produced to the raw stream.
-    private func flushNetworkOut() {
-        var data: UnsafeMutablePointer<CChar>?
-        let length = COpenSSL_BIO_get_mem_data(networkOut, &data)
-        guard length > 0, let data else { return }
-        raw.write(contentsOf: UnsafeRawBufferPointer(start: data, count: length))
-        _ = COpenSSL_BIO_reset(networkOut)
     }
 
     // MARK: - Closing
@@ -293,7 +312,6 @@ public final class TLSStream: ByteStream {
             ERR_clear_error()
             _ = SSL_shutdown(ssl)
             ERR_clear_error()  // a one-sided shutdown is expected to leave nothing useful here
-            flushNetworkOut()
             raw.close()
         case .handshaking:
             state = .closing

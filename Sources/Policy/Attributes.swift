@@ -183,25 +183,23 @@ enum StringSetView {
 extension Attribute {
     /// The value of a string attribute; nil when absent.
     func string(_ input: PolicyInput, _ facts: inout LazyFacts) -> String? {
-        let principal = input.principal
-        let interaction = input.interaction
         switch self {
-        case .clientID: return principal.clientID
-        case .clientKind: return principal.client?.kind.rawValue
-        case .clientStatus: return principal.client?.status.rawValue
-        case .tokenIssuer: return principal.issuer
-        case .tokenPatient: return principal.patient
-        case .tokenPurposeOfUse: return principal.purposeOfUse
-        case .requestKind: return interaction.kind.rawValue
-        case .requestMethod: return interaction.method
-        case .requestType: return interaction.resourceType
-        case .requestID: return interaction.id
-        case .requestOperation: return interaction.operation
-        case .pdmpPractitionerNPI: return interaction.pdmpHistory?.authorizedPractitioner?.npi
-        case .pdmpPractitionerDEA: return interaction.pdmpHistory?.authorizedPractitioner?.dea
-        case .pdmpPractitionerRole: return interaction.pdmpHistory?.practitionerRole
-        case .pdmpDelegateNPI: return interaction.pdmpHistory?.delegate?.npi
-        case .pdmpDelegateDEA: return interaction.pdmpHistory?.delegate?.dea
+        case .clientID: return input.principal.clientID
+        case .clientKind: return input.principal.client?.kind.rawValue
+        case .clientStatus: return input.principal.client?.status.rawValue
+        case .tokenIssuer: return input.principal.issuer
+        case .tokenPatient: return input.principal.patient
+        case .tokenPurposeOfUse: return input.principal.purposeOfUse
+        case .requestKind: return input.interaction.kind.rawValue
+        case .requestMethod: return input.interaction.method
+        case .requestType: return input.interaction.resourceType
+        case .requestID: return input.interaction.id
+        case .requestOperation: return input.interaction.operation
+        case .pdmpPractitionerNPI: return input.interaction.pdmpHistory?.authorizedPractitioner?.npi
+        case .pdmpPractitionerDEA: return input.interaction.pdmpHistory?.authorizedPractitioner?.dea
+        case .pdmpPractitionerRole: return input.interaction.pdmpHistory?.practitionerRole
+        case .pdmpDelegateNPI: return input.interaction.pdmpHistory?.delegate?.npi
+        case .pdmpDelegateDEA: return input.interaction.pdmpHistory?.delegate?.dea
         case .networkMTLSSubject: return input.mtlsSubject
         case .timeWeekday: return Attribute.weekdays[facts.time(input).weekday]
         default: return nil
@@ -210,25 +208,28 @@ extension Attribute {
 
     /// The value of a set attribute (empty when absent).
     func set(_ input: PolicyInput) -> StringSetView {
-        let principal = input.principal
-        let interaction = input.interaction
         switch self {
-        case .clientRoles: return principal.client.map { .array($0.roles) } ?? .empty
-        case .clientNPIs: return principal.client.map { .array($0.npis) } ?? .empty
-        case .clientDEAs: return principal.client.map { .array($0.deas) } ?? .empty
-        case .clientNetworks: return principal.client.map { .array($0.networks) } ?? .empty
-        case .tokenScopes: return .array(principal.scopes)
-        case .requestParameters: return .parameterNames(interaction.parameters)
-        case .requestPatients: return .set(interaction.patients)
-        case .requestReturnedTypes: return .set(interaction.returnedTypes)
+        case .clientRoles: return Self.view(input.principal.client?.roles)
+        case .clientNPIs: return Self.view(input.principal.client?.npis)
+        case .clientDEAs: return Self.view(input.principal.client?.deas)
+        case .clientNetworks: return Self.view(input.principal.client?.networks)
+        case .tokenScopes: return .array(input.principal.scopes)
+        case .requestParameters: return .parameterNames(input.interaction.parameters)
+        case .requestPatients: return .set(input.interaction.patients)
+        case .requestReturnedTypes: return .set(input.interaction.returnedTypes)
         case .pdmpPractitionerIdentifiers:
-            return interaction.pdmpHistory?.authorizedPractitioner.map { .array($0.identifiers) } ?? .empty
+            return Self.view(input.interaction.pdmpHistory?.authorizedPractitioner?.identifiers)
         case .pdmpOrganizationIdentifiers:
-            return interaction.pdmpHistory.map { .array($0.organizationIdentifiers) } ?? .empty
+            return Self.view(input.interaction.pdmpHistory?.organizationIdentifiers)
         case .pdmpDelegateIdentifiers:
-            return interaction.pdmpHistory?.delegate.map { .array($0.identifiers) } ?? .empty
+            return Self.view(input.interaction.pdmpHistory?.delegate?.identifiers)
         default: return .empty
         }
+    }
+
+    private static func view(_ values: [String]?) -> StringSetView {
+        guard let values else { return .empty }
+        return .array(values)
     }
 
     /// The value of a boolean or presence attribute; nil when absent (e.g. `pdmp.animal_owner` on a

@@ -4,19 +4,36 @@
 import FHIR
 import GatewayYAML
 
-/// A rule ready for evaluation.
-struct CompiledRule: Sendable {
+/// A rule ready for evaluation. A class, so that walking the rule list retains one reference per rule
+/// instead of copying every field.
+final class CompiledRule: Sendable {
     /// `file:rule`.
-    var id: String
-    var name: String
-    var file: String
-    var effect: PolicyEffect
-    var mode: PolicyMode
-    var condition: Condition
-    var reason: String?
-    var obligations: [Obligation]
-    var description: String?
-    var mark: YAMLMark
+    let id: String
+    let name: String
+    let file: String
+    let effect: PolicyEffect
+    let mode: PolicyMode
+    let condition: Condition
+    let reason: String?
+    let obligations: [Obligation]
+    let description: String?
+    let mark: YAMLMark
+
+    init(
+        id: String, name: String, file: String, effect: PolicyEffect, mode: PolicyMode, condition: Condition,
+        reason: String?, obligations: [Obligation], description: String?, mark: YAMLMark
+    ) {
+        self.id = id
+        self.name = name
+        self.file = file
+        self.effect = effect
+        self.mode = mode
+        self.condition = condition
+        self.reason = reason
+        self.obligations = obligations
+        self.description = description
+        self.mark = mark
+    }
 }
 
 /// Compiles policy documents, collecting errors.

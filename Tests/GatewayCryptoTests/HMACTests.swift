@@ -5,7 +5,7 @@ import Testing
 @Suite("HMAC, randomness and constant-time compare") struct HMACTests {
     @Test("HMAC-SHA-256 matches RFC 4231 test case 2")
     func rfc4231() {
-        let mac = HMAC.sha256(key: Array("Jefe".utf8), data: Array("what do ya want for nothing?".utf8))
+        let mac = HMAC.sha256(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))
         let hex = mac.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
         #expect(hex == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
     }

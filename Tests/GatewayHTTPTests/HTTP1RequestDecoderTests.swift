@@ -271,3 +271,21 @@ struct HTTP1RequestDecoderTests {
         #expect(events.count == 1)
     }
 }
+
+@Suite("HTTP/1.1 method override")
+struct MethodOverrideTests {
+    // PATH-05
+    @Test("method override headers are refused", arguments: [
+        "X-HTTP-Method-Override: DELETE", "X-HTTP-Method: DELETE", "x-method-override: PUT",
+    ])
+    func overrides(_ header: String) {
+        var decoder = HTTP1RequestDecoder(limits: HTTPServerLimits())
+        var buffer = ByteAccumulator()
+        buffer.append(Array("GET /fhir/MedicationRequest/mr-alice-1 HTTP/1.1\r\nHost: x\r\n\(header)\r\n\r\n".utf8))
+        guard case .failed(let error) = decoder.next(&buffer) else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(error.status == 400)
+    }
+}

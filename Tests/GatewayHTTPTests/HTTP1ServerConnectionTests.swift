@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 import Testing
 @testable import GatewayHTTP
 
@@ -127,5 +128,61 @@ struct HTTP1ServerConnectionTests {
         let busy = try #require(await serverExchange([raw], gapMs: 0, drainAfterMs: 50))
         #expect(busy.closed)
         #expect(busy.text.statusCodes == [200])
+    }
+
+    @Test("a handler answering later still gets pipelined requests in order")
+    func asyncHandler() async throws {
+        let raw = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        let view = try #require(await serverExchange([raw], mode: .delayed(20)))
+        #expect(view.handled == ["GET /a", "GET /b"])
+        #expect(view.text.statusCodes == [200, 200])
+        #expect(view.closed)
+    }
+
+    @Test("the handler sees the connection id, the request number and the peer address")
+    func context() async throws {
+        let raw = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        let view = try #require(await serverExchange([raw], mode: .context))
+        #expect(view.text.contains("ctx 1 1 127.0.0.1\n"))
+        #expect(view.text.contains("ctx 1 2 127.0.0.1\n"))
+    }
+
+    @Test("response fields that could split the message or reframe it are not written")
+    func responseHeaderHygiene() async throws {
+        let view = try #require(await serverExchange([Self.get], mode: .headers([
+            "X-Ok:fine", "X-Bad:a\r\nSet-Cookie: injected", "Transfer-Encoding:chunked", "Connection:upgrade",
+            "Content-Length:999", "Bad Name:x",
+        ])) { $0.hasSuffix("\r\n\r\n") })
+        #expect(view.text.contains("X-Ok: fine\r\n"))
+        #expect(!view.text.contains("injected"))
+        #expect(!view.text.contains("Transfer-Encoding"))
+        #expect(!view.text.contains("upgrade"))
+        #expect(!view.text.contains("Bad Name"))
+        #expect(view.text.contains("Content-Length: 0\r\n"))
+    }
+
+    @Test("204 and 304 carry neither body nor Content-Length", arguments: [204, 304])
+    func noContent(_ status: Int) async throws {
+        let view = try #require(await serverExchange([Self.get], mode: .status(status)) { $0.hasSuffix("\r\n\r\n") })
+        #expect(view.text.statusCodes == [status])
+        #expect(!view.text.contains("Content-Length"))
+    }
+
+    @Test("parse errors are counted by reason")
+    func parseErrorMetric() async throws {
+        let metrics = MetricsRegistry()
+        _ = try #require(await serverExchange(["GET / HTTP/1.1\nHost: x\n\n"], metrics: metrics))
+        _ = try #require(await serverExchange(["TRACE / HTTP/1.1\r\nHost: x\r\n\r\n"], metrics: metrics))
+        let text = metrics.render()
+        #expect(text.contains("gateway_http_parse_errors_total{reason=\"bare_lf\"} 1"))
+        #expect(text.contains("gateway_http_parse_errors_total{reason=\"method_not_allowed\"} 1"))
+    }
+
+    @Test("drain during a slow response closes after it, with Connection: close")
+    func drainBusy() async throws {
+        let view = try #require(await serverExchange([Self.get], mode: .delayed(100), drainAfterMs: 30))
+        #expect(view.closed)
+        #expect(view.text.statusCodes == [200])
+        #expect(view.text.contains("Connection: close\r\n"))
     }
 }

@@ -4,6 +4,7 @@
 
 import Dispatch
 import Foundation
+import GatewayCore
 import GatewayIO
 import Synchronization
 @testable import GatewayHTTP
@@ -61,6 +62,14 @@ enum HandlerMode: Sendable {
     case stream([String])
     /// Never answers.
     case hang
+    /// Answers like `.echo`, but from a timer after `ms` milliseconds.
+    case delayed(UInt64)
+    /// Answers 200 with these extra headers and an empty body.
+    case headers([String])
+    /// Answers with this status and no body.
+    case status(Int)
+    /// Reports the context of each request in the body: `<connection id> <request number> <remote>`.
+    case context
 }
 
 final class RecordingHandler: HTTPServerHandler {
@@ -83,6 +92,23 @@ final class RecordingHandler: HTTPServerHandler {
             responder.end()
         case .hang:
             break
+        case .delayed(let ms):
+            let text = "ok \(request.method) \(request.target) \(request.body.count)\n"
+            _ = context.eventLoop.schedule(afterMilliseconds: ms) {
+                responder.respond(HTTPResponse(status: 200, body: Array(text.utf8)))
+            }
+        case .headers(let lines):
+            var headers = HTTPHeaders()
+            for line in lines {
+                let parts = line.split(separator: ":", maxSplits: 1).map(String.init)
+                headers.add(parts[0], parts.count > 1 ? parts[1] : "")
+            }
+            responder.respond(HTTPResponse(status: 200, headers: headers))
+        case .status(let status):
+            responder.respond(HTTPResponse(status: status))
+        case .context:
+            let text = "ctx \(context.connectionID) \(context.requestNumber) \(context.remoteAddress.host)\n"
+            responder.respond(HTTPResponse(status: 200, body: Array(text.utf8)))
         }
     }
 }
@@ -118,13 +144,14 @@ final class ClientCollector: ByteStreamDelegate {
 /// `gapMs`), and returns what came back once the server closed or `until` matched.
 func serverExchange(
     _ pieces: [String], limits: HTTPServerLimits = HTTPServerLimits(), mode: HandlerMode = .echo, gapMs: UInt64 = 0,
-    drainAfterMs: UInt64? = nil, until: @escaping @Sendable (String) -> Bool = { _ in false }
+    drainAfterMs: UInt64? = nil, metrics: MetricsRegistry = MetricsRegistry(), until: @escaping @Sendable (String) -> Bool = { _ in false }
 ) async -> ClientView? {
     let signal = Signal<ClientView>()
     TestLoop.loop.execute {
         let (client, server) = InMemoryByteStreamPair.make(on: TestLoop.loop)
         let handler = RecordingHandler(mode: mode)
-        let connection = HTTP1ServerConnection(stream: server, handler: handler, limits: limits, connectionID: 1)
+        let connection = HTTP1ServerConnection(
+            stream: server, handler: handler, limits: limits, connectionID: 1, metrics: metrics)
         var collector: ClientCollector?
         collector = ClientCollector(until: until) { closed in
             guard let c = collector else { return }

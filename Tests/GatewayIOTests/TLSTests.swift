@@ -270,6 +270,53 @@ private func tlsEchoServer(
         #expect(third.tlsInfo?.peerSubject == "CN=localhost-renewed")
     }
 
+    @Test("a connection accepted before a reload handshakes with the old certificate and ALPN list")
+    func acceptedBeforeReload() async throws {
+        let pki = try TestPKI.make()
+        defer { pki.remove() }
+        let group = EventLoopGroup(count: 1)
+        defer { group.shutdown() }
+        let context = try TLSServerContext(
+            certificateChainFile: pki.serverCertificate, privateKeyFile: pki.serverKey, alpn: ["h2", "http/1.1"])
+        let accepted = TestSignal<Bool>()
+        let listener = try Listener(group: group, host: "127.0.0.1", port: 0, tls: context) { stream in
+            stream.delegate = EchoHandler()
+            accepted.fulfill(true)
+        }
+        let loop = group.loops[0]
+        let box = StreamBox()
+        let connected = TestSignal<Bool>()
+        loop.execute {
+            TCPConnector.connect(on: loop, host: "127.0.0.1", port: listener.port) { result in
+                guard case .success(let raw) = result else { return connected.fulfill(false) }
+                box.stream = raw
+                connected.fulfill(true)
+            }
+        }
+        #expect(await connected.wait() == true)
+        #expect(await accepted.wait() == true)
+
+        // The server side of this connection already holds the old context; replace it now.
+        let renewed = try pki.issue(name: "renewed", commonName: "localhost-renewed")
+        try context.reload(certificateChainFile: renewed.certificate, privateKeyFile: renewed.key)
+
+        let client = try TLSClientContext(caFile: pki.caCertificate, alpn: ["h2"])
+        let handshake = TestSignal<TLSConnectionInfo?>()
+        loop.execute {
+            guard let raw = box.stream,
+                  let tls = try? TLSStream(client: raw, context: client, serverName: "localhost")
+            else { return handshake.fulfill(nil) }
+            tls.onHandshake = { result in
+                handshake.fulfill(try? result.get())
+                tls.close()
+            }
+            tls.delegate = Collector(expected: Int.max)
+        }
+        let info = await handshake.wait()
+        #expect(info??.peerSubject == "CN=localhost")
+        #expect(info??.alpn == "h2")
+    }
+
     @Test("an established connection keeps working across a reload")
     func connectionSurvivesReload() async throws {
         let pki = try TestPKI.make()

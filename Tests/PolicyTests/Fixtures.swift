@@ -1,4 +1,5 @@
 import FHIR
+import GatewayYAML
 import SMART
 @testable import Policy
 

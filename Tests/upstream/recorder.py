@@ -27,9 +27,9 @@ A recorded request:
      "headers": [[name, value], ...] (order and case as received), "head" (request line + header
      lines + blank line, decoded as latin-1), "headBase64", "bodyBase64" (payload, de-chunked),
      "bodyRawBase64" (bytes as framed on the wire), "chunked", "trailers", "response" (canned id or null),
-     "error" (framing problem or null)}
+     "error" (framing problem or null), "tls" ({"version", "alpn", "sni"} with --tls-cert, else null)}
 
-Usage: recorder.py [--host 127.0.0.1] [--port 0] [--control-port 0]
+Usage: recorder.py [--host 127.0.0.1] [--port 0] [--control-port 0] [--tls-cert PEM --tls-key PEM]
 Prints `READY <port> <controlport>` on stdout once both listeners are up (port 0 = ephemeral).
 """
 from __future__ import annotations
@@ -38,8 +38,8 @@ import argparse
 import base64
 import json
 import signal
-import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -170,8 +170,24 @@ class DataHandler(socketserver.StreamRequestHandler):
     """Reads HTTP/1.1 requests by hand so that the head's raw bytes can be recorded."""
 
     timeout = IDLE_TIMEOUT
+    disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        self.tls: dict | None = None
+        self.tls_error: str | None = None
+        if isinstance(self.request, ssl.SSLSocket):
+            try:
+                self.request.settimeout(10)
+                self.request.do_handshake()
+                self.tls = {"version": self.request.version(), "alpn": self.request.selected_alpn_protocol(),
+                            "sni": getattr(self.request, "sni_name", None)}
+            except (OSError, ssl.SSLError) as e:
+                self.tls_error = str(e)
+        super().setup()
 
     def handle(self) -> None:
+        if self.tls_error is not None:
+            return  # failed handshakes are not requests: nothing to record
         state: State = self.server.state
         conn_id = state.new_connection()
         while True:
@@ -237,7 +253,8 @@ class DataHandler(socketserver.StreamRequestHandler):
         entry = {"seq": 0, "time": time.time(), "connection": conn_id, "peer": self.client_address[0],
                  "method": "", "target": "", "version": "", "headers": [], "head": text,
                  "headBase64": base64.b64encode(head).decode(), "bodyBase64": "", "bodyRawBase64": "",
-                 "chunked": False, "trailers": [], "response": None, "error": None, "expectContinue": False}
+                 "chunked": False, "trailers": [], "response": None, "error": None, "expectContinue": False,
+                 "tls": self.tls}
         parts = lines[0].split(" ") if lines else []
         if len(parts) != 3:
             entry["error"] = "malformed request line"
@@ -338,13 +355,32 @@ class DataServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, state: State):
+    def __init__(self, addr, state: State, tls: ssl.SSLContext | None = None):
         super().__init__(addr, DataHandler)
         self.state = state
+        self.tls = tls
 
     def server_bind(self) -> None:  # HTTPServer.server_bind would resolve the host name: not needed
         socketserver.TCPServer.server_bind(self)
-        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.tls is not None:  # the handshake runs in the connection's own thread (DataHandler.setup)
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    ctx.set_alpn_protocols(["http/1.1"])
+
+    def remember_sni(sock, name, _ctx):
+        sock.sni_name = name  # recorded per connection as tls.sni
+
+    ctx.sni_callback = remember_sni
+    return ctx
 
 
 # ---------------------------------------------------------------- control port
@@ -409,9 +445,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--control-port", type=int, default=0)
+    ap.add_argument("--tls-cert", help="PEM certificate chain: the data port speaks TLS (ALPN http/1.1)")
+    ap.add_argument("--tls-key", help="PEM private key for --tls-cert")
     args = ap.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        ap.error("--tls-cert and --tls-key go together")
     state = State()
-    data = DataServer((args.host, args.port), state)
+    data = DataServer((args.host, args.port), state,
+                      tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None)
     control = ControlServer((args.host, args.control_port), state)
     threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
                for s in (data, control)]

@@ -113,6 +113,7 @@ PHARMACY_NAMES = ["Harbor", "Beacon", "Commonwealth", "Riverside", "Hilltop", "L
                   "Southshore", "Berkshire", "Pilgrim", "Mystic", "Charles", "Cape", "Valley", "Summit"]
 SPECIALTY_SUFFIX = ["MD", "MD", "MD", "DO", "NP", "PA", "DDS"]
 
+DEFAULT_SEED = 20240611
 ANCHOR = dt.date(2026, 10, 31)  # "today" of the data set: every date is derived from it, never from the clock
 
 
@@ -466,7 +467,7 @@ def post_bundle(base_url: str, bundle: dict, timeout: float = 300) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--patients", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=20240611)
+    ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--chunk", type=int, default=100, help="patients per transaction Bundle")
     ap.add_argument("--out", help="directory to write bundle-NNN.json files into")
     ap.add_argument("--post", metavar="FHIR_BASE", help="POST the transaction Bundles to this FHIR base URL")

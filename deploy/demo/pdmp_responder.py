@@ -360,6 +360,7 @@ class Responder:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every response carries Content-Length or chunked framing
+    disable_nagle_algorithm = True  # head and body go out in separate writes: no 40 ms delayed-ACK stalls
     server_version = "pdmp-demo-responder"
 
     def version_string(self) -> str:
@@ -429,10 +430,14 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.send_json(e.status, operation_outcome("error", e.code, e.message))
             return
-        if self.is_operation():
-            self.operation(body)
-        else:
-            self.forward(body)
+        try:
+            if self.is_operation():
+                self.operation(body)
+            else:
+                self.forward(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away mid-response: nothing to answer
+            self.log_message("client closed the connection during %s", self.requestline)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = handle_any
 
@@ -495,6 +500,7 @@ class Handler(BaseHTTPRequestHandler):
             up.mark_used()
 
     def relay(self, resp: http.client.HTTPResponse) -> None:
+        self.log_request(resp.status)
         self.send_response_only(resp.status, resp.reason)
         length = resp.getheader("Content-Length")
         no_body = self.command == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200

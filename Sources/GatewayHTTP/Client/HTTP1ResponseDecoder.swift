@@ -99,6 +99,22 @@ struct HTTP1ResponseDecoder {
         }
     }
 
+    /// Takes body bytes straight from a read when the body is length- or close-delimited (nil otherwise).
+    mutating func takeBodyDirectly(_ bytes: UnsafeRawBufferPointer) -> (body: [UInt8], consumed: Int)? {
+        guard bytes.count > 0, case .body(let framing) = state else { return nil }
+        hasReceivedBytes = true
+        switch framing {
+        case .untilClose:
+            return (Array(bytes), bytes.count)
+        case .length(let remaining):
+            let n = min(remaining, bytes.count)
+            state = n == remaining ? .body(.none) : .body(.length(remaining: remaining - n))
+            return (Array(UnsafeRawBufferPointer(rebasing: bytes[0..<n])), n)
+        default:
+            return nil
+        }
+    }
+
     private mutating func decodeHead(_ buffer: inout ByteAccumulator) -> ResponseDecoderEvent {
         while true {
             switch buffer.withReadableBytes({ scanner.scan($0) }) {

@@ -30,7 +30,8 @@ final class UpstreamConnection: ByteStreamDelegate {
         self.reused = reused
         call.connection = self
         decoder.expectResponse(to: call.request.method)
-        stream.write(call.bytes)
+        stream.write(call.head)
+        if !call.separateBody.isEmpty { stream.write(call.separateBody) }
         guard !isClosed else { return }
         armResponseTimer()
         if call.isPaused { stream.pauseReading() } else { stream.resumeReading() }
@@ -75,6 +76,17 @@ final class UpstreamConnection: ByteStreamDelegate {
     // MARK: - ByteStreamDelegate
 
     func streamDidRead(_ stream: any ByteStream, bytes: UnsafeRawBufferPointer) {
+        // Fast path: body bytes of a length- or close-delimited response go straight to the call, with
+        // one copy instead of two.
+        if buffer.isEmpty, let call, !call.isPaused, !pumping, let chunk = decoder.takeBodyDirectly(bytes) {
+            armResponseTimer()
+            call.deliverBody(chunk.body)
+            if chunk.consumed < bytes.count {
+                buffer.append(UnsafeRawBufferPointer(rebasing: bytes[chunk.consumed...]))
+            }
+            pump()
+            return
+        }
         buffer.append(bytes)
         guard call != nil else {
             // Bytes while idle: the upstream broke framing; drop the connection.

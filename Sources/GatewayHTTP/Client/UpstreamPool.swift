@@ -74,11 +74,12 @@ public final class UpstreamPool {
     public func send(_ request: HTTPRequest, handler: any UpstreamResponseHandler) -> UpstreamCall {
         precondition(eventLoop.inEventLoop, "UpstreamPool is confined to its event loop")
         let call = UpstreamCall(pool: self, request: request, handler: handler)
-        guard let bytes = UpstreamRequestSerializer.serialize(request, hostHeader: hostHeader) else {
+        guard let serialized = UpstreamRequestSerializer.serialize(request, hostHeader: hostHeader) else {
             eventLoop.executeSoon { call.fail(UpstreamError(.invalidRequest, "request has unsafe fields")) }
             return call
         }
-        call.bytes = bytes
+        call.head = serialized.head
+        call.separateBody = serialized.separateBody
         if isClosed {
             eventLoop.executeSoon { call.fail(UpstreamError(.connectFailed, "pool closed")) }
             return call
@@ -162,7 +163,8 @@ public final class UpstreamPool {
 public final class UpstreamCall {
     private weak var pool: UpstreamPool?
     let request: HTTPRequest
-    var bytes: [UInt8] = []
+    var head: [UInt8] = []
+    var separateBody: [UInt8] = []
     private var handler: (any UpstreamResponseHandler)?
     var attempts = 0
     weak var connection: UpstreamConnection?

@@ -7,13 +7,14 @@ import Glibc
 
 enum HTTP1Serializer {
     /// Hop-by-hop and framing fields that the codec writes itself (RFC 9110 §7.6.1, RFC 9112 §6-7).
-    static let codecOwnedFields: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
-        "content-length", "http2-settings",
+    static let codecOwnedFields: [String] = [
+        "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "TE", "Trailer", "Upgrade",
+        "Content-Length", "HTTP2-Settings",
     ]
 
+    /// Compared without allocating: most names differ in length and are rejected at once.
     static func isOwned(_ name: String) -> Bool {
-        name.utf8.count <= 17 && codecOwnedFields.contains(name.lowercased())
+        codecOwnedFields.contains { name.caseInsensitiveEquals($0) }
     }
 
     /// True when a field line can be written as is.

@@ -66,13 +66,20 @@ final class HTTPHeadParser {
         result.major = Int(parser.pointee.http_major)
         result.minor = Int(parser.pointee.http_minor)
         if type == HTTP_REQUEST {
-            result.method = String(cString: http_method_str(http_method(UInt32(parser.pointee.method))))
+            result.method = Self.methodName(Int(parser.pointee.method))
             result.target = String(decoding: url, as: UTF8.self)
         } else {
             result.status = Int(parser.pointee.status_code)
         }
         result.headers = HTTPHeaders(headers)
         return .success(result)
+    }
+
+    /// http_parser's method names, made once (not a C string conversion per request).
+    private static let methodNames: [String] = (0..<64).map { String(cString: http_method_str(http_method(UInt32($0)))) }
+
+    private static func methodName(_ index: Int) -> String {
+        index < methodNames.count ? methodNames[index] : "<unknown>"
     }
 
     private func reset() {

@@ -84,6 +84,7 @@ enum RequestHeadRules {
         let headers = head.headers
         if let error = checkHost(headers, version: version) { return .failure(error) }
         if let error = checkUpgrade(headers) { return .failure(error) }
+        if let error = checkMethodOverride(headers) { return .failure(error) }
         let body: Body
         switch bodyFraming(headers, version: version) {
         case .failure(let error): return .failure(error)
@@ -129,6 +130,16 @@ enum RequestHeadRules {
         if headers.contains("Upgrade") { return .bad("upgrade_not_allowed", "protocol upgrade is not supported") }
         if headers.contains("HTTP2-Settings") { return .bad("upgrade_not_allowed", "HTTP2-Settings is not accepted") }
         return nil
+    }
+
+    /// Headers some frameworks use to execute a method other than the wire method.
+    static let methodOverrideFields = ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"]
+
+    private static func checkMethodOverride(_ headers: HTTPHeaders) -> HTTPParseError? {
+        // PATH-05: authorization sees the wire method, so a header that makes the upstream run another
+        // one is refused outright rather than stripped.
+        guard methodOverrideFields.contains(where: headers.contains) else { return nil }
+        return .bad("method_override", "method override headers are not accepted")
     }
 
     private static func bodyFraming(_ headers: HTTPHeaders, version: HTTPVersion) -> Result<Body, HTTPParseError> {

@@ -188,13 +188,8 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
     // MARK: - Called by the responder
 
     func write(_ bytes: [UInt8]) {
-        guard isOpen || isHandling else { return }
+        guard isOpen else { return }
         stream.write(bytes)
-    }
-
-    private var isHandling: Bool {
-        if case .handling = state { return true }
-        return false
     }
 
     func responseEnded(_ responder: HTTPResponder, reusable: Bool) {
@@ -237,7 +232,7 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
     }
 
     private func closeGracefully() {
-        guard isOpen || isHandling else { return }
+        guard isOpen else { return }
         state = .closing
         cancelTimer()
         stream.close()

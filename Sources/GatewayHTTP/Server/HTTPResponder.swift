@@ -54,19 +54,15 @@ public final class HTTPResponder {
     /// Sends a complete response and ends it.
     public func respond(_ response: HTTPResponse) {
         guard case .initial = state, let connection else { return }
-        var headers = response.headers
         let bodyless = isBodyless(status: response.status)
+        var length: Int? = response.body.count
         if bodyless {
-            headers.remove("Content-Length")
-            if requestMethod == "HEAD", response.status >= 200, response.status != 204, response.status != 304 {
-                // A HEAD answer may announce the length a GET would have had (RFC 9110 §9.3.2).
-                let announced = response.headers["Content-Length"].flatMap(RequestHeadRules.parseContentLength)
-                headers.add("Content-Length", String(announced ?? response.body.count))
-            }
-        } else {
-            headers.set("Content-Length", String(response.body.count))
+            // A HEAD answer may announce the length a GET would have had (RFC 9110 §9.3.2); 1xx, 204 and
+            // 304 carry none.
+            let announced = singleContentLength(response.headers)
+            length = carriesLength(status: response.status) ? (announced ?? response.body.count) : nil
         }
-        var bytes = head(status: response.status, headers: headers)
+        var bytes = head(status: response.status, headers: response.headers, contentLength: length, chunked: false)
         state = .done
         if !bodyless && !response.body.isEmpty {
             if response.body.count <= 16 * 1024 {
@@ -86,28 +82,22 @@ public final class HTTPResponder {
     /// one the body is chunked (HTTP/1.1) or delimited by closing the connection (HTTP/1.0).
     public func sendHead(_ head: HTTPResponseHead) {
         guard case .initial = state, let connection else { return }
-        var headers = head.headers
         let framing: Framing
+        var length: Int?
         if isBodyless(status: head.status) {
             framing = .none
-            if requestMethod != "HEAD" || head.status == 204 || head.status == 304 || head.status < 200 {
-                headers.remove("Content-Length")
-            }
-        } else if let length = singleContentLength(head.headers) {
-            framing = .length(remaining: length)
-            headers.set("Content-Length", String(length))
+            length = carriesLength(status: head.status) ? singleContentLength(head.headers) : nil
+        } else if let declared = singleContentLength(head.headers) {
+            framing = .length(remaining: declared)
+            length = declared
+        } else if requestVersion == .http1_1 {
+            framing = .chunked
         } else {
-            headers.remove("Content-Length")
-            if requestVersion == .http1_1 {
-                framing = .chunked
-                headers.add("Transfer-Encoding", "chunked")
-            } else {
-                framing = .closeDelimited
-                keepAlive = false
-            }
+            framing = .closeDelimited
+            keepAlive = false
         }
         state = .streaming(framing)
-        connection.write(self.head(status: head.status, headers: headers))
+        connection.write(self.head(status: head.status, headers: head.headers, contentLength: length, chunked: framing == .chunked))
     }
 
     /// Sends part of a streamed body. Bytes beyond a declared Content-Length abort the connection.
@@ -193,20 +183,25 @@ public final class HTTPResponder {
         requestMethod == "HEAD" || status < 200 || status == 204 || status == 304
     }
 
+    /// Only a HEAD answer with a final, non-204/304 status announces a length without a body.
+    private func carriesLength(status: Int) -> Bool {
+        requestMethod == "HEAD" && status >= 200 && status != 204 && status != 304
+    }
+
     private func singleContentLength(_ headers: HTTPHeaders) -> Int? {
         let values = headers.values("Content-Length")
         guard values.count == 1 else { return nil }
         return RequestHeadRules.parseContentLength(values[0])
     }
 
-    private func head(status: Int, headers: HTTPHeaders) -> [UInt8] {
+    private func head(status: Int, headers: HTTPHeaders, contentLength: Int?, chunked: Bool) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256)
         out.append(contentsOf: "HTTP/1.1 \(status) \(reasonPhrase(status))\r\n".utf8)
         HTTP1Serializer.appendModelFields(&out, headers)
         // The codec owns framing and connection fields: they come from the decisions made above.
-        if let length = headers["Content-Length"] { HTTP1Serializer.appendField(&out, "Content-Length", length) }
-        if headers.contains("Transfer-Encoding") { HTTP1Serializer.appendField(&out, "Transfer-Encoding", "chunked") }
+        if let contentLength { HTTP1Serializer.appendField(&out, "Content-Length", String(contentLength)) }
+        if chunked { HTTP1Serializer.appendField(&out, "Transfer-Encoding", "chunked") }
         if !headers.contains("Date"), let connection {
             HTTP1Serializer.appendField(&out, "Date", connection.currentDate())
         }

@@ -8,7 +8,7 @@ Each connection completes a TLS handshake (ALPN http/1.1 or h2), makes one GET s
 its per-connection protocol state, then stays idle. HTTP/2 is spoken by hand: client preface, SETTINGS,
 one HEADERS frame (HPACK without Huffman or indexing, RFC 7541 §6.2.2), SETTINGS ACK (RFC 9113 §6.5.3).
 Once all are open, the RSS of the server's process tree (PID and descendants) is sampled for --hold
-seconds. Prints one JSON line: opened, failed, baseline/peak RSS in KiB, note.
+seconds. Prints one JSON line: wanted, opened, failed, baseline/peak RSS in KiB, server_alive, note.
 """
 import argparse
 import json
@@ -149,7 +149,7 @@ def main():
     alive = rss.tree_rss_kib(args.root) > 0
     for s in socks:
         s.close()
-    print(json.dumps({"opened": len(socks), "failed": failed, "baseline_kib": baseline, "peak_kib": peak,
+    print(json.dumps({"wanted": args.count, "opened": len(socks), "failed": failed, "baseline_kib": baseline, "peak_kib": peak,
                       "server_alive": alive, "note": first_error}))
 
 

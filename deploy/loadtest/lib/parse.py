@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""Turn load-generator output into one JSON result line.
+"""Turn the load generators' output into the table's rows (one JSON object per line on stdout).
 
-  parse.py wrk WRK_STDOUT                      wrk --latency output
-  parse.py h2load H2LOAD_STDOUT LOG_FILE       h2load output plus its --log-file
-  parse.py median RESULT_JSON...               the run with the median req/s; errors summed over runs
-  parse.py row SCENARIO PROTOCOL TARGET RSS_KIB NOTE [RESULT_JSON]
-                                               one table row (RESULT_JSON from the above, or none)
+  parse.py collect MANIFEST
 
-Prints {"rps": float|null, "p50_ms": float|null, "p99_ms": float|null, "errors": int|null,
-"requests": int|null, "note": str}. h2load prints no percentiles, so p50/p99 come from the per-request
-log (tab-separated: start time µs, status (-1 = failed), duration µs), using the nearest-rank method.
+MANIFEST has one tab-separated line per run: scenario, protocol, target, kind, prefix, note.
+  kind wrk     PREFIX.out is wrk --latency output
+  kind h2load  PREFIX.out is h2load output, PREFIX.log its --log-file
+  kind idle    PREFIX.json is idle.py's output
+  kind none    nothing ran (the note says why)
+For wrk/h2load, PREFIX.rss holds "PEAK_KIB CPU_SECONDS" from rss.py. Lines with the same scenario,
+protocol and target are repetitions: the row shows the run with the median req/s, the peak RSS over all
+runs and the errors summed over all runs.
+
+h2load prints no percentiles, so p50/p99 come from its per-request log (tab-separated: start time µs,
+status, duration µs), nearest-rank method. wrk's come from its --latency distribution.
 """
 import json
 import math
@@ -108,39 +112,81 @@ def median(results):
     """Pick the repetition with the median req/s (upper median for even counts); never hide errors."""
     measured = sorted((r for r in results if r.get("rps") is not None), key=lambda r: r["rps"])
     if not measured:
-        return results[0]
+        return dict(results[0])
     chosen = dict(measured[len(measured) // 2])
     chosen["errors"] = sum(r.get("errors") or 0 for r in results)
     if len(results) > 1:
-        spread = f"req/s {measured[0]['rps']:,.0f}..{measured[-1]['rps']:,.0f}"
-        chosen["note"] = "; ".join(n for n in (chosen.get("note", ""), f"median of {len(results)} runs, {spread}")
-                                   if n)
+        spread = f"median of {len(results)} runs, req/s {measured[0]['rps']:,.0f}..{measured[-1]['rps']:,.0f}"
+        chosen["note"] = "; ".join(n for n in (chosen.get("note", ""), spread) if n)
     return chosen
 
 
-def row(args):
-    scenario, protocol, target, rss_kib, note = args[:5]
-    res = json.loads(args[5]) if len(args) > 5 and args[5] else {}
-    out = {"scenario": scenario, "protocol": protocol, "target": target}
-    for key in ("rps", "p50_ms", "p99_ms", "errors"):
-        out[key] = res.get(key)
-    out["rss_kib"] = int(rss_kib) if rss_kib.isdigit() and int(rss_kib) > 0 else None
-    out["note"] = "; ".join(n for n in (res.get("note", ""), note) if n)
-    return out
+def read_rss(prefix):
+    try:
+        with open(prefix + ".rss") as f:
+            peak, cpu = f.read().split()
+        return int(peak), float(cpu)
+    except (OSError, ValueError):
+        return None, None
+
+
+def load_run(kind, prefix):
+    try:
+        with open(prefix + ".out", errors="replace") as f:
+            out = f.read()
+    except OSError:
+        out = ""
+    res = parse_wrk(out) if kind == "wrk" else parse_h2load(out, prefix + ".log")
+    res["rss_kib"], cpu = read_rss(prefix)
+    # Proxy CPU time per request: far steadier than req/s when other work shares the machine.
+    res["cpu_us_per_req"] = cpu * 1e6 / res["requests"] if cpu is not None and res["requests"] and res["rps"] \
+        else None
+    return res
+
+
+def idle_run(prefix):
+    try:
+        with open(prefix + ".json") as f:
+            r = json.load(f)
+    except (OSError, ValueError):
+        return {"note": "idle client produced no result"}
+    want = r["wanted"]
+    note = f"{r['opened']}/{want} open, baseline {r['baseline_kib'] / 1024:.1f} MiB"
+    if r["failed"]:
+        note += f"; {r['failed']} failed: {r['note']}"
+    if not r["server_alive"]:
+        note += "; server exited"
+    return {"errors": want - r["opened"], "rss_kib": r["peak_kib"] if r["opened"] else None, "note": note}
+
+
+def collect(manifest):
+    groups = {}
+    with open(manifest) as f:
+        for line in f:
+            scenario, protocol, target, kind, prefix, note = line.rstrip("\n").split("\t")
+            if kind in ("wrk", "h2load"):
+                res = load_run(kind, prefix)
+            elif kind == "idle":
+                res = idle_run(prefix)
+            else:
+                res = {}
+            res["extra_note"] = note
+            groups.setdefault((scenario, protocol, target), []).append(res)
+    for (scenario, protocol, target), runs in groups.items():
+        chosen = median(runs)
+        peaks = [r["rss_kib"] for r in runs if r.get("rss_kib")]
+        notes = [chosen.get("note", "")] + sorted({r["extra_note"] for r in runs if r["extra_note"]})
+        yield {"scenario": scenario, "protocol": protocol, "target": target,
+               "rps": chosen.get("rps"), "p50_ms": chosen.get("p50_ms"), "p99_ms": chosen.get("p99_ms"),
+               "errors": chosen.get("errors"), "rss_kib": max(peaks) if peaks else None,
+               "cpu_us_per_req": chosen.get("cpu_us_per_req"), "note": "; ".join(n for n in notes if n)}
 
 
 def main():
-    kind = sys.argv[1]
-    if kind == "median":
-        print(json.dumps(median([json.loads(a) for a in sys.argv[2:]])))
-        return
-    if kind == "row":
-        print(json.dumps(row(sys.argv[2:])))
-        return
-    with open(sys.argv[2], errors="replace") as f:
-        out = f.read()
-    res = parse_wrk(out) if kind == "wrk" else parse_h2load(out, sys.argv[3])
-    print(json.dumps(res))
+    if len(sys.argv) != 3 or sys.argv[1] != "collect":
+        sys.exit(__doc__)
+    for row in collect(sys.argv[2]):
+        print(json.dumps(row))
 
 
 if __name__ == "__main__":
