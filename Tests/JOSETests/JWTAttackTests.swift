@@ -57,7 +57,7 @@ import Testing
         let header = #"{"alg":"HS256","typ":"at+jwt","kid":"gw-rs-1"}"#
         for secret in secrets {
             let input = Base64URL.encode(header) + "." + Base64URL.encode(Self.claims())
-            let token = input + "." + Base64URL.encode(HMAC.sha256(key: secret, data: Array(input.utf8)))
+            let token = input + "." + Base64URL.encode(HMAC.sha256(key: secret, message: Array(input.utf8)))
             #expect(throws: JOSEError.algorithmNotAllowed("HS256")) { try Self.verify(token) }
         }
     }

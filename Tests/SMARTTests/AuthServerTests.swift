@@ -212,7 +212,7 @@ extension TokenEndpointResult {
         let hsInput =
             Base64URL.encode(#"{"alg":"HS256","kid":"app-1-key"}"#) + "."
             + Base64URL.encode(AuthFixture.claims(jti: "x3"))
-        let hs256 = hsInput + "." + Base64URL.encode(HMAC.sha256(key: jwkText, data: Array(hsInput.utf8)))
+        let hs256 = hsInput + "." + Base64URL.encode(HMAC.sha256(key: jwkText, message: Array(hsInput.utf8)))
         let none =
             Base64URL.encode(#"{"alg":"none","kid":"app-1-key"}"#) + "."
             + Base64URL.encode(AuthFixture.claims(jti: "x4")) + "."

@@ -17,7 +17,7 @@ final class VerifiedTokenCache: Sendable {
 
     init(capacity: Int) { self.capacity = max(capacity, 1) }
 
-    func key(for token: String) -> [UInt8] { HMAC.sha256(key: secret, data: Array(token.utf8)) }
+    func key(for token: String) -> [UInt8] { HMAC.sha256(key: secret, message: Array(token.utf8)) }
 
     /// The cached result, if present and not expired.
     func lookup(_ key: [UInt8], now: Double) -> Result<Principal, BearerError>? {
