@@ -28,6 +28,7 @@ public struct JWTClaimRules: Sendable {
     /// Whether `jti` must be present (as a non-empty string).
     public var requireJTI: Bool
 
+    /// A claim profile; `types` are stored lowercased.
     public init(
         issuer: String? = nil, audience: AudienceRule, types: Set<String>, typeOptional: Bool = false,
         leeway: Double = 0, maxLifetime: Double, requireJTI: Bool = false
@@ -44,8 +45,11 @@ public struct JWTClaimRules: Sendable {
 
 /// The time claims after validation.
 public struct ValidatedTimes: Sendable, Equatable {
+    /// `exp`.
     public let expiresAt: Double
+    /// `iat`, if present.
     public let issuedAt: Double?
+    /// `nbf`, if present.
     public let notBefore: Double?
 }
 

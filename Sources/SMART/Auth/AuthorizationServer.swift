@@ -16,6 +16,7 @@ public struct AuthorizationServerConfig: Sendable {
     /// Longest accepted assertion lifetime: SMART 2.2 says `exp` no more than 5 minutes ahead.
     public var maxAssertionLifetime: Double = 300
 
+    /// The defaults above.
     public init() {}
 }
 

@@ -27,6 +27,7 @@ public struct TokenValidatorConfig: Sendable {
     /// The issuer recorded for introspected tokens that carry no `iss`.
     public var introspectionIssuer = "introspection"
 
+    /// The defaults above.
     public init() {}
 }
 
