@@ -11,7 +11,8 @@ public enum TCPConnector {
     ///
     /// Must be called on `loop`; `completion` runs on it exactly once.
     /// - Parameters:
-    ///   - host: a numeric address or a DNS name (the first address returned is used).
+    ///   - host: a numeric address or a DNS name; a name's addresses are tried in resolver order until one
+    ///     accepts (so `localhost` works whether the server listens on 127.0.0.1 or ::1).
     ///   - tls: when set, a TLS client handshake runs before completion; the stream is a ``TLSStream``.
     ///   - serverName: the name for SNI and certificate verification; defaults to `host`.
     ///   - timeoutMilliseconds: for resolution, connect and handshake together; the failure is an
@@ -37,6 +38,8 @@ private final class ConnectAttempt {
     private var completion: ((Result<any ByteStream, any Error>) -> Void)?
     private var timer: TimerHandle?
     private var stream: (any ByteStream)?
+    /// Resolved addresses not tried yet.
+    private var remaining: [sockaddr_storage] = []
 
     init(
         loop: EventLoop, host: String, port: Int, tls: TLSClientContext?, serverName: String,
@@ -83,15 +86,25 @@ private final class ConnectAttempt {
 
     private func resolved(status: Int32, result: UnsafeMutablePointer<addrinfo>?) {
         guard completion != nil else { return }  // timed out meanwhile
-        guard status == 0, let first = result, let address = first.pointee.ai_addr else {
+        var addresses: [sockaddr_storage] = []
+        var entry = status == 0 ? result : nil
+        while let current = entry {
+            if let address = current.pointee.ai_addr {
+                var storage = sockaddr_storage()
+                let length = min(Int(current.pointee.ai_addrlen), MemoryLayout<sockaddr_storage>.size)
+                withUnsafeMutableBytes(of: &storage) { raw in
+                    raw.copyMemory(from: UnsafeRawBufferPointer(start: address, count: length))
+                }
+                addresses.append(storage)
+            }
+            entry = current.pointee.ai_next
+        }
+        guard !addresses.isEmpty else {
             finish(.failure(IOError(status == 0 ? UV_EAI_NONAME.rawValue : status, "resolve \(host)")))
             return
         }
-        var storage = sockaddr_storage()
-        withUnsafeMutableBytes(of: &storage) { raw in
-            raw.copyMemory(from: UnsafeRawBufferPointer(start: address, count: Int(first.pointee.ai_addrlen)))
-        }
-        connect(to: storage)
+        remaining = Array(addresses.dropFirst())
+        connect(to: addresses[0])
     }
 
     private func connect(to address: sockaddr_storage) {
@@ -118,7 +131,11 @@ private final class ConnectAttempt {
     private func connected(status: Int32) {
         guard completion != nil, let tcp = stream as? TCPStream else { return }
         guard status == 0 else {
-            finish(.failure(IOError(status, "connect \(tcp.remoteAddress)")))
+            let error = IOError(status, "connect \(tcp.remoteAddress)")
+            guard !remaining.isEmpty else { return finish(.failure(error)) }
+            // Try the next address; the overall timer keeps running.
+            tcp.abort()
+            connect(to: remaining.removeFirst())
             return
         }
         tcp.didConnect()

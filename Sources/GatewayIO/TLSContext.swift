@@ -166,6 +166,7 @@ private let selectALPN: @convention(c) (
     return SSL_TLSEXT_ERR_OK
 }
 
+// TODO(#2): cache client sessions for upstream resumption; the keep-alive pool keeps full handshakes rare.
 /// Client-side TLS settings for upstream connections and tests.
 public final class TLSClientContext: Sendable {
     let box: SSLContextBox

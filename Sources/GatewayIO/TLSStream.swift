@@ -69,6 +69,8 @@ public final class TLSStream: ByteStream {
     ///     certificate (DNS name or IP address) when the context verifies peers.
     ///   - handshakeTimeoutMilliseconds: 0 for none (the connector has its own overall timeout).
     /// - Throws: `TLSError` when the name cannot be set.
+    /// - Warning: a nil `serverName` verifies only the chain, not the host name; `TCPConnector` always
+    ///   passes one.
     public convenience init(
         client raw: any ByteStream, context: TLSClientContext, serverName: String?,
         handshakeTimeoutMilliseconds: UInt64 = 0

@@ -96,3 +96,21 @@ func exchange(
     }
     return await outcome.wait() ?? ClientOutcome(error: "no outcome within the test timeout")
 }
+
+/// Starts a TLS echo listener on loopback and reports the first connection's TLS details.
+func tlsEchoServer(
+    _ group: EventLoopGroup, context: TLSServerContext
+) throws -> (Listener, TestSignal<TLSConnectionInfo>) {
+    let info = TestSignal<TLSConnectionInfo>()
+    let listener = try Listener(group: group, host: "127.0.0.1", port: 0, tls: context) { stream in
+        stream.delegate = EchoHandler(firstInfo: info)
+    }
+    return (listener, info)
+}
+
+/// Hands an accepted stream to the test; the stream itself is only used on its own loop.
+final class StreamBox: @unchecked Sendable {
+    // @unchecked Sendable: written once on the accepting loop before a TestSignal (a Mutex) publishes it;
+    // the stream is then only touched inside `execute` on its own loop.
+    var stream: (any ByteStream)?
+}

@@ -198,37 +198,40 @@ class DataHandler(socketserver.StreamRequestHandler):
             if head is None:
                 return  # the client closed the connection between requests
             entry = self.parse(head, conn_id)
-            if entry["error"] is None and entry["expectContinue"]:
-                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                self.wfile.flush()
             try:
-                if entry["error"] is None:
-                    self.read_body(entry)
-            except (OSError, FramingError) as e:
-                entry["error"] = f"body: {e}"
-            state.record(entry)
-            if entry["error"] is not None:
-                try:
-                    self.answer(400, "Bad Request", [["Content-Type", "text/plain"]], entry["error"].encode(),
-                                close=True, head_only=False)
-                except OSError:
-                    pass
-                return
-            spec = state.match(entry["method"], entry["target"])
-            entry["response"] = spec["id"] if spec else None
-            if spec and spec["delayMs"]:
-                time.sleep(spec["delayMs"] / 1000)
-            if spec and spec["action"] == "close":
-                return  # drop the connection without a response
-            close = self.wants_close(entry)
-            if spec:
-                self.answer(spec["status"], spec["reason"], spec["headers"], spec["body"], close,
-                            entry["method"] == "HEAD")
-            else:
-                self.answer(200, "OK", [["Content-Type", "application/fhir+json"]], DEFAULT_BODY, close,
-                            entry["method"] == "HEAD")
-            if close:
-                return
+                if not self.exchange(state, entry):
+                    return
+            except OSError:
+                return  # the client went away: what it sent is already recorded
+
+    def exchange(self, state: State, entry: dict) -> bool:
+        """Reads the body, records the request, answers it; False when the connection must end."""
+        if entry["error"] is None and entry["expectContinue"]:
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
+        try:
+            if entry["error"] is None:
+                self.read_body(entry)
+        except (OSError, FramingError) as e:
+            entry["error"] = f"body: {e}"
+        spec = state.match(entry["method"], entry["target"]) if entry["error"] is None else None
+        entry["response"] = spec["id"] if spec else None
+        state.record(entry)
+        if entry["error"] is not None:
+            self.answer(400, "Bad Request", [["Content-Type", "text/plain"]], entry["error"].encode(),
+                        close=True, head_only=False)
+            return False
+        if spec and spec["delayMs"]:
+            time.sleep(spec["delayMs"] / 1000)
+        if spec and spec["action"] == "close":
+            return False  # drop the connection without a response
+        close = self.wants_close(entry)
+        head_only = entry["method"] == "HEAD"
+        if spec:
+            self.answer(spec["status"], spec["reason"], spec["headers"], spec["body"], close, head_only)
+        else:
+            self.answer(200, "OK", [["Content-Type", "application/fhir+json"]], DEFAULT_BODY, close, head_only)
+        return not close
 
     def read_head(self) -> bytes | None:
         raw = bytearray()

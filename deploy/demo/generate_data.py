@@ -429,11 +429,35 @@ def generate(n_patients: int, seed: int, n_practitioners: int = 40, n_pharmacies
                        for o in pharmacies[:3]],
         "counts": {},
     }
+    index["pdmpHistoryRequest"] = pdmp_request(patients[0], pracs[0])
     counts: dict[str, int] = {}
     for r in [*masters, *(r for group in per_patient for r in group)]:
         counts[r["resourceType"]] = counts.get(r["resourceType"], 0) + 1
     index["counts"] = dict(sorted(counts.items()))
     return masters, per_patient, index
+
+
+def pdmp_request(patient: dict, prac: dict) -> dict:
+    """A pdmp-parameters-request for `patient` (by demographics only) on behalf of practitioner `prac`."""
+    npi = next(i for i in prac["identifier"] if i["system"] == NPI_SYSTEM)
+    org = {"resourceType": "Organization", "id": "requesting-clinic", "active": True, "name": "Demo Family Clinic",
+           "identifier": [{"system": NPI_SYSTEM, "value": npi_from_base("100000000")}]}
+    return {"resourceType": "Parameters",
+            "meta": {"profile": ["http://hl7.org/fhir/us/pdmp/StructureDefinition/pdmp-parameters-request"]},
+            "parameter": [
+                {"name": "patient", "resource": {
+                    "resourceType": "Patient", "name": [{"family": patient["name"][0]["family"],
+                                                         "given": [patient["name"][0]["given"][0]]}],
+                    "gender": patient["gender"], "birthDate": patient["birthDate"]}},
+                {"name": "authorized-practitioner", "resource": {
+                    "resourceType": "Practitioner", "id": "requesting-practitioner", "identifier": [npi],
+                    "name": [{"family": prac["name"][0]["family"], "given": prac["name"][0]["given"]}]}},
+                {"name": "authorized-practitioner-role", "resource": {
+                    "resourceType": "PractitionerRole", "id": "requesting-role", "active": True,
+                    "practitioner": {"reference": "Practitioner/requesting-practitioner"},
+                    "organization": {"reference": "Organization/requesting-clinic"}}},
+                {"name": "authorized-practitioner-organization", "resource": org},
+            ]}
 
 
 def transaction(resources: list[dict]) -> dict:
@@ -453,7 +477,8 @@ def post_bundle(base_url: str, bundle: dict, timeout: float = 300) -> None:
     body = json.dumps(bundle, separators=(",", ":")).encode()
     req = urllib.request.Request(base_url.rstrip("/"), data=body, method="POST",
                                  headers={"Content-Type": "application/fhir+json",
-                                          "Accept": "application/fhir+json"})
+                                          "Accept": "application/fhir+json",
+                                          "Prefer": "return=minimal"})  # no 6,000 resources echoed back
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             reply = json.loads(resp.read())
@@ -486,6 +511,9 @@ def main(argv: list[str] | None = None) -> int:
     if index_path:
         index_path.parent.mkdir(parents=True, exist_ok=True)
         index_path.write_text(json.dumps(index, indent=2) + "\n")
+        # The same request as a file, for `curl --data @pdmp-history-request.json`.
+        (index_path.parent / "pdmp-history-request.json").write_text(
+            json.dumps(index["pdmpHistoryRequest"], indent=2) + "\n")
     if args.post:
         started = time.monotonic()
         for b in all_bundles:

@@ -11,7 +11,11 @@ sekmet-fhir (the unmodified demo upstream) has no $pdmp-history. This small serv
          the matched Patients, their MedicationDispenses and MedicationAdministrations, and the referenced
          MedicationRequests, Medications, Practitioners and pharmacies (Organization), each with meta.source.
          No match or no history: an `outcome` OperationOutcome with PMIXStatusCode `no-data`, no Bundle.
-  anything else
+  POST {base}/$process-message with a PDMP request message (MessageHeader.eventCoding.code = the
+      pdmp-history OperationDefinition URL, focus -> the request Parameters; SPEC-DIGEST §4.5)
+      -> a response message Bundle: MessageHeader (response.identifier = the request header's id,
+         response.code ok | fatal-error, focus -> Parameters) + the response Parameters as above.
+  anything else (including other $process-message calls, which sekmet handles itself)
       forwarded unchanged (method, target, headers less hop-by-hop ones, body) to the upstream over a
       per-thread keep-alive connection; the response streams back.
 
@@ -41,6 +45,7 @@ PDMP = "http://hl7.org/fhir/us/pdmp/StructureDefinition/"
 PMIX_STATUS = "http://terminology.hl7.org/CodeSystem/PMIXStatusCode"
 TEMP_STATUS = "http://hl7.org/fhir/us/pdmp/CodeSystem/temporary-pdmp-response-status"
 SSN_SYSTEM = "http://hl7.org/fhir/sid/us-ssn"
+PDMP_EVENT = "http://hl7.org/fhir/us/pdmp/OperationDefinition/pdmp-history"  # MessageHeader.eventCoding.code
 MAX_BODY = 8 * 1024 * 1024
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
               "trailer", "trailers", "transfer-encoding", "upgrade"}
@@ -225,7 +230,10 @@ class Upstream:
         resp = self.request("GET", self.path + path_and_query,
                             [("Host", host), ("Accept", "application/fhir+json")], None, True)
         data = resp.read()
-        self.mark_used()
+        if resp.will_close:
+            self.drop()
+        else:
+            self.mark_used()
         if resp.status != 200:
             raise RuntimeError(f"upstream GET {path_and_query} -> {resp.status}: {data[:300]!r}")
         return json.loads(data)
@@ -316,6 +324,52 @@ class Responder:
                 "type": "collection",
                 "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
                 "entry": entries}
+
+    def handle_message(self, message: dict) -> tuple[int, dict]:
+        """$process-message with a PDMP request message (SPEC-DIGEST §4.5) -> a PDMP response message."""
+        entries = message.get("entry")
+        if not isinstance(entries, list) or len(entries) < 2:
+            raise BadRequest("a PDMP request message holds a MessageHeader and the request Parameters", "required")
+        header = entries[0].get("resource") if isinstance(entries[0], dict) else None
+        if not isinstance(header, dict) or header.get("resourceType") != "MessageHeader":
+            raise BadRequest("the first entry of a message must be its MessageHeader", "structure")
+        focus = header.get("focus")
+        ref = focus[0].get("reference") if isinstance(focus, list) and focus and isinstance(focus[0], dict) else None
+        params = None
+        for e in entries[1:]:
+            res = e.get("resource") if isinstance(e, dict) else None
+            names = (e.get("fullUrl"), f"{res.get('resourceType')}/{res.get('id')}") if isinstance(res, dict) else ()
+            if ref and ref in names and res.get("resourceType") == "Parameters":
+                params = res
+        if params is None:
+            raise BadRequest("MessageHeader.focus must reference the request Parameters entry", "required")
+        try:
+            status, result = self.handle(json.dumps(params).encode())
+            code = "ok"
+        except BadRequest as e:
+            # A rejected request is still answered with a response message whose outcome says why.
+            status, code = 200, "fatal-error"
+            result = {"resourceType": "Parameters", "meta": {"profile": [PDMP + "pdmp-parameters-response"]},
+                      "parameter": [{"name": "outcome", "resource": operation_outcome(
+                          "error", e.code, e.message, (PMIX_STATUS, "error", "Error"), e.expression)}]}
+        result = {**result, "id": str(uuid.uuid4())}
+        reply_header = {
+            "resourceType": "MessageHeader", "id": str(uuid.uuid4()),
+            "meta": {"profile": [PDMP + "pdmp-messageheader-response"]},
+            "eventCoding": {"system": "urn:ietf:rfc:3986", "code": PDMP_EVENT},
+            "source": {"endpoint": self.public_base},
+            "response": {"identifier": str(header.get("id") or ""), "code": code},
+            "focus": [{"reference": f"Parameters/{result['id']}"}],
+        }
+        if isinstance(header.get("source"), dict) and header["source"].get("endpoint"):
+            reply_header["destination"] = [{"endpoint": header["source"]["endpoint"]}]
+        bundle = {"resourceType": "Bundle", "id": str(uuid.uuid4()),
+                  "meta": {"profile": [PDMP + "pdmp-bundle-response-message"]}, "type": "message",
+                  "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                  "entry": [{"fullUrl": f"{self.public_base}/MessageHeader/{reply_header['id']}",
+                             "resource": reply_header},
+                            {"fullUrl": f"{self.public_base}/Parameters/{result['id']}", "resource": result}]}
+        return status, bundle
 
     def handle(self, body: bytes) -> tuple[int, dict]:
         found = parse_request(body)
@@ -421,6 +475,17 @@ class Handler(BaseHTTPRequestHandler):
         base = self.server.base_path
         return path in (f"{base}/$pdmp-history", f"{base}/Patient/$pdmp-history")
 
+    def pdmp_message(self, body: bytes | None) -> dict | None:
+        """The body, if this is `$process-message` carrying a PDMP request message; sekmet gets the rest."""
+        if self.command != "POST" or unquote(urlsplit(self.path).path) != f"{self.server.base_path}/$process-message":
+            return None
+        try:
+            msg = json.loads(body or b"")
+            event = msg["entry"][0]["resource"]["eventCoding"]["code"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return None
+        return msg if msg.get("type") == "message" and event == PDMP_EVENT else None
+
     # ---- dispatch
 
     def handle_any(self) -> None:
@@ -433,6 +498,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if self.is_operation():
                 self.operation(body)
+            elif (message := self.pdmp_message(body)) is not None:
+                self.message(message)
             else:
                 self.forward(body)
         except (BrokenPipeError, ConnectionResetError):
@@ -465,6 +532,18 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(502, operation_outcome("error", "exception", "the data source is unavailable"), extra)
             return
         self.send_json(status, result, extra)
+
+    def message(self, message: dict) -> None:
+        try:
+            status, result = self.server.responder.handle_message(message)
+        except BadRequest as e:
+            self.send_json(e.status, operation_outcome("error", e.code, e.message, expression=e.expression))
+            return
+        except (OSError, http.client.HTTPException, RuntimeError, ValueError) as e:
+            self.log_message("upstream failure: %s", e)
+            self.send_json(502, operation_outcome("error", "exception", "the data source is unavailable"))
+            return
+        self.send_json(status, result)
 
     def forward(self, body: bytes | None) -> None:
         up: Upstream = self.server.upstream

@@ -27,7 +27,7 @@ public enum ConfigLoader {
 
     /// Decodes a parsed document; `sourcePath` anchors relative paths.
     public static func decode(_ root: YAMLNode, sourcePath: String) throws(ConfigError) -> GatewayConfig {
-        var reader = Reader(directory: (sourcePath as NSString).deletingLastPathComponent)
+        let reader = Reader(directory: (sourcePath as NSString).deletingLastPathComponent)
         let config = reader.read(root, sourcePath: sourcePath)
         guard reader.errors.isEmpty, let config else { throw ConfigError(reader.errors) }
         return config
@@ -40,28 +40,30 @@ public enum ConfigLoader {
 }
 
 /// Collects errors while reading so that one run reports all of them.
-private struct Reader {
+private final class Reader {
     let directory: String
     var errors: [YAMLDecodingError] = []
 
     init(directory: String) { self.directory = directory }
 
-    mutating func attempt<T>(_ body: () throws(YAMLDecodingError) -> T) -> T? {
+    func attempt<T>(_ body: () throws -> T) -> T? {
         do {
             return try body()
-        } catch {
+        } catch let error as YAMLDecodingError {
             errors.append(error)
-            return nil
+        } catch {
+            errors.append(YAMLDecodingError(mark: YAMLMark(file: "", line: 0, column: 0), path: "", problem: "\(error)"))
         }
+        return nil
     }
 
-    mutating func keys(_ node: YAMLNode, _ allowed: [String]) {
+    func keys(_ node: YAMLNode, _ allowed: [String]) {
         errors.append(contentsOf: node.unknownKeys(allowed: allowed))
     }
 
     func path(_ value: String) -> String { ConfigLoader.absolutePath(value, relativeTo: directory) }
 
-    mutating func read(_ root: YAMLNode, sourcePath: String) -> GatewayConfig? {
+    func read(_ root: YAMLNode, sourcePath: String) -> GatewayConfig? {
         guard root.mappingEntries != nil else {
             errors.append(root.mismatch("a mapping of configuration sections"))
             return nil
@@ -111,7 +113,7 @@ private struct Reader {
             logging: logging, sourcePath: sourcePath)
     }
 
-    mutating func readListen(_ root: YAMLNode) -> ListenerConfig? {
+    func readListen(_ root: YAMLNode) -> ListenerConfig? {
         guard let node = attempt({ try root.required("listen") }) else { return nil }
         keys(node, ["address", "port", "tls", "plaintext_for_testing"])
         let address = attempt { try node.optionalString(at: "address") ?? "127.0.0.1" }
@@ -151,7 +153,7 @@ private struct Reader {
         return ListenerConfig(address: address, port: port, tls: tls)
     }
 
-    mutating func readAdmin(_ root: YAMLNode) -> AdminConfig? {
+    func readAdmin(_ root: YAMLNode) -> AdminConfig? {
         guard let node = attempt({ try root.optional("admin") }) else { return nil }
         guard let node else { return AdminConfig(address: "127.0.0.1", port: 9090) }
         keys(node, ["address", "port"])
@@ -161,7 +163,7 @@ private struct Reader {
         return AdminConfig(address: address, port: port)
     }
 
-    mutating func readUpstream(_ root: YAMLNode) -> UpstreamConfig? {
+    func readUpstream(_ root: YAMLNode) -> UpstreamConfig? {
         guard let node = attempt({ try root.required("upstream") }) else { return nil }
         keys(node, [
             "url", "ca", "authorization", "connect_timeout", "response_timeout", "max_idle_connections",
@@ -191,7 +193,7 @@ private struct Reader {
             host: host, port: parts.port ?? (scheme == "https" ? 443 : 80), basePath: basePath)
     }
 
-    mutating func readFHIR(_ root: YAMLNode) -> FHIRConfig? {
+    func readFHIR(_ root: YAMLNode) -> FHIRConfig? {
         guard let node = attempt({ try root.optional("fhir") }) else { return nil }
         guard let node else { return FHIRConfig(basePath: "/fhir", allowedOperations: []) }
         keys(node, ["base_path", "allowed_operations"])
@@ -208,7 +210,7 @@ private struct Reader {
         return FHIRConfig(basePath: base, allowedOperations: operations.map { $0.hasPrefix("$") ? String($0.dropFirst()) : $0 })
     }
 
-    mutating func readAuth(_ root: YAMLNode, publicBase: String, listen: ListenerConfig) -> AuthConfig? {
+    func readAuth(_ root: YAMLNode, publicBase: String, listen: ListenerConfig) -> AuthConfig? {
         guard let node = attempt({ try root.optional("auth") }) else { return nil }
         let empty = YAMLNode.mapping([])
         let auth = node ?? empty
@@ -241,7 +243,7 @@ private struct Reader {
             leewaySeconds: leeway, clientsFile: clients, externalIssuers: external)
     }
 
-    mutating func readExternalIssuers(_ auth: YAMLNode) -> [ExternalIssuerConfig]? {
+    func readExternalIssuers(_ auth: YAMLNode) -> [ExternalIssuerConfig]? {
         guard let list = attempt({ try auth.optional("external_issuers") }) else { return nil }
         guard let list else { return [] }
         guard let items = attempt({ try list.sequence() }) else { return nil }
@@ -270,7 +272,7 @@ private struct Reader {
         return out
     }
 
-    mutating func readAudit(_ root: YAMLNode) -> AuditConfig? {
+    func readAudit(_ root: YAMLNode) -> AuditConfig? {
         guard let node = attempt({ try root.optional("audit") }) else { return nil }
         let audit = node ?? YAMLNode.mapping([])
         keys(audit, ["directory", "rotate_size", "identifier_hash_key", "repository_url"])
@@ -282,7 +284,7 @@ private struct Reader {
         return AuditConfig(directory: directory, rotateBytes: rotate, identifierHashKeyFile: key, repositoryURL: repository)
     }
 
-    mutating func readLimits(_ root: YAMLNode) -> LimitsConfig? {
+    func readLimits(_ root: YAMLNode) -> LimitsConfig? {
         guard let node = attempt({ try root.optional("limits") }) else { return nil }
         let limits = node ?? YAMLNode.mapping([])
         keys(limits, [
@@ -307,7 +309,7 @@ private struct Reader {
             tokenRequestsPerMinute: tokenRate)
     }
 
-    mutating func readLogging(_ root: YAMLNode) -> LoggingConfig? {
+    func readLogging(_ root: YAMLNode) -> LoggingConfig? {
         guard let node = attempt({ try root.optional("logging") }) else { return nil }
         let logging = node ?? YAMLNode.mapping([])
         keys(logging, ["level"])

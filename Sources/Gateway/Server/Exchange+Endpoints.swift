@@ -6,7 +6,9 @@ import FHIR
 import Foundation
 import GatewayCore
 import GatewayHTTP
+import GatewayIO
 import SMART
+import SharedState
 
 extension Exchange {
     // MARK: - POST /auth/token (SMART 2.2 backend services §"Obtaining an access token")
@@ -27,9 +29,9 @@ extension Exchange {
             clientAssertionType: form["client_assertion_type"]?.first)
         // HDR-03: quotas key on the socket peer, never on a forwarding header.
         let peer = context.remoteAddress.host
-        if case .exceeded(let retryAfter) = services.rateLimiter.consume(
+        let quota = services.rateLimiter.consume(
             key: "token-endpoint|\(peer)", limit: snapshot.config.limits.tokenRequestsPerMinute, window: 60, now: now)
-        {
+        if case .exceeded(retryAfter: let retryAfter) = quota {
             return tokenRefusal(429, "slow_down", "Too many token requests.", headers: [("Retry-After", String(retryAfter))])
         }
         let bound = LoopBound(self, on: context.eventLoop)

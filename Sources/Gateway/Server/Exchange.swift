@@ -192,7 +192,7 @@ final class Exchange {
                 let key = limit.key(for: PolicyInput(
                     principal: principal, interaction: interaction, clientAddress: context.remoteAddress.host,
                     now: now))
-                switch services.rateLimiter.consume(key: key, limit: limit.limit, window: limit.period.seconds, now: now) {
+                switch services.rateLimiter.consume(key: key, limit: limit.limit, window: Double(limit.period.seconds), now: now) {
                 case .allowed: break
                 case .exceeded(let retryAfter):
                     return deny(GatewayError(

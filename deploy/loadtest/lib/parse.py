@@ -8,7 +8,8 @@ MANIFEST has one tab-separated line per run: scenario, protocol, target, kind, p
   kind h2load  PREFIX.out is h2load output, PREFIX.log its --log-file
   kind idle    PREFIX.json is idle.py's output
   kind none    nothing ran (the note says why)
-For wrk/h2load, PREFIX.rss holds "PEAK_KIB CPU_SECONDS" from rss.py. Lines with the same scenario,
+For wrk/h2load, PREFIX.rss holds the peak RSS in KiB (rss.py) and PREFIX.cpu "START END CLK_TCK", the
+proxy's CPU ticks before and after the run. Lines with the same scenario,
 protocol and target are repetitions: the row shows the run with the median req/s, the peak RSS over all
 runs and the errors summed over all runs.
 
@@ -124,10 +125,16 @@ def median(results):
 def read_rss(prefix):
     try:
         with open(prefix + ".rss") as f:
-            peak, cpu = f.read().split()
-        return int(peak), float(cpu)
+            peak = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        peak = None
+    try:
+        with open(prefix + ".cpu") as f:
+            start, end, tck = (int(x) for x in f.read().split())
+        cpu = (end - start) / tck
     except (OSError, ValueError):
-        return None, None
+        cpu = None
+    return peak, cpu
 
 
 def load_run(kind, prefix):

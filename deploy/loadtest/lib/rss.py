@@ -3,9 +3,7 @@
 
   rss.py now ROOT_PID                  print the tree's current VmRSS sum in KiB
   rss.py sample ROOT_PID OUT [SEC]     sample every SEC (default 0.2) until SIGTERM/SIGINT, then write
-                                       "PEAK_KIB CPU_SECONDS" to OUT: the peak VmRSS sum, and the CPU time
-                                       (user + system) the tree used while sampling; OUT.ready is
-                                       created once the starting CPU time is read
+                                       the peak VmRSS sum (KiB) to OUT
 
 The sum of VmRSS over processes counts shared pages once per process, so for nginx (master + workers) it
 is an upper bound; for the single-process gateway it is exact.
@@ -53,18 +51,6 @@ def status_kib(pid, field):
     return 0
 
 
-def cpu_seconds(pids):
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def tree_rss_kib(root):
     return sum(status_kib(pid, "VmRSS") for pid in tree(root))
 
@@ -77,16 +63,13 @@ def sample(root, out, interval):
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    cpu_start = cpu_seconds(tree(root))
-    open(out + ".ready", "w").close()
     peak = 0
     while not state["stop"]:
         peak = max(peak, tree_rss_kib(root))
         time.sleep(interval)
     peak = max(peak, tree_rss_kib(root))
-    cpu = cpu_seconds(tree(root)) - cpu_start
     with open(out, "w") as f:
-        f.write(f"{peak} {cpu:.2f}\n")
+        f.write(f"{peak}\n")
 
 
 def main():
