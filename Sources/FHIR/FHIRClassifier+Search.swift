@@ -85,7 +85,9 @@ extension FHIRClassifier {
         let name = parameter.name
         if Self.control.contains(name) { return try Self.checkControl(parameter, type: type) }
         let info: SearchParameterInfo?
-        if let type { info = SearchParameterTable.info(name, of: type) } else {
+        if let type {
+            info = SearchParameterTable.info(name, of: type)
+        } else {
             info = SearchParameterTable.common.contains(name) ? SearchParameterTable.info(name, of: "Resource") : nil
         }
         guard let info else { throw .invalid("Unknown search parameter \(name)") }
@@ -141,7 +143,8 @@ extension FHIRClassifier {
         case "_sort":
             for value in values {
                 let name = value.hasPrefix("-") ? String(value.dropFirst()) : value
-                let known = type.map { SearchParameterTable.info(name, of: $0) != nil }
+                let known =
+                    type.map { SearchParameterTable.info(name, of: $0) != nil }
                     ?? SearchParameterTable.common.contains(name)
                 guard known else { throw .invalid("Unknown _sort parameter") }
             }

@@ -1,5 +1,6 @@
 import GatewayCore
 import Testing
+
 @testable import FHIR
 
 @Suite("Response inspection against the patient compartment (issue #5 items 4, 6, 7)")
@@ -7,7 +8,8 @@ struct ResponseInspectorTests {
     static let alice: Set<String> = ["pt-alice"]
 
     static func inspect(_ body: String, _ interaction: Interaction, allowed: Set<String>? = alice) -> InspectionResult {
-        ResponseInspector.inspect(body: Array(body.utf8), interaction: interaction, allowedPatients: allowed,
+        ResponseInspector.inspect(
+            body: Array(body.utf8), interaction: interaction, allowedPatients: allowed,
             upstreamBase: Hosts.upstreamBase, publicBase: Hosts.publicBase)
     }
 
@@ -33,7 +35,8 @@ struct ResponseInspectorTests {
 
     @Test("a searchset with another patient's dispense is filtered, noticed, and its total dropped")
     func overSharingSearchset() throws {
-        let search = try classify("GET", "/fhir/MedicationDispense?patient=pt-alice&_include=MedicationDispense:performer")
+        let search = try classify(
+            "GET", "/fhir/MedicationDispense?patient=pt-alice&_include=MedicationDispense:performer")
         let result = Self.inspect(Self.overSharing, search)
         #expect(result.verdict == .release && result.withheld == 3)
         let bundle = json(String(decoding: result.body, as: UTF8.self))
@@ -54,10 +57,14 @@ struct ResponseInspectorTests {
         let result = Self.inspect(Self.overSharing, search)
         let bundle = json(String(decoding: result.body, as: UTF8.self))
         let links = try #require(bundle["link"]?.arrayValue).compactMap { $0["url"]?.stringValue }
-        #expect(links == ["\(Hosts.publicBase)/MedicationDispense?patient=pt-alice",
-            "\(Hosts.publicBase)/MedicationDispense?patient=pt-alice&_page=2"])
-        #expect(bundle["entry"]?.arrayValue?.first?["fullUrl"]?.stringValue
-            == "\(Hosts.publicBase)/MedicationDispense/md-alice-1")
+        #expect(
+            links == [
+                "\(Hosts.publicBase)/MedicationDispense?patient=pt-alice",
+                "\(Hosts.publicBase)/MedicationDispense?patient=pt-alice&_page=2",
+            ])
+        #expect(
+            bundle["entry"]?.arrayValue?.first?["fullUrl"]?.stringValue
+                == "\(Hosts.publicBase)/MedicationDispense/md-alice-1")
         #expect(!String(decoding: result.body, as: UTF8.self).contains("fhir-upstream.internal"))
     }
 
@@ -119,7 +126,8 @@ struct ResponseInspectorTests {
     static let pdmpResult = """
         {"resourceType":"Parameters","parameter":[{"name":"pdmp-history-data","resource":
          {"resourceType":"Bundle","type":"collection","entry":[
-          {"fullUrl":"urn:uuid:p1","resource":{"resourceType":"Patient","id":"pdmp-7","name":[{"family":"Testpatient"}]}},
+          {"fullUrl":"urn:uuid:p1","resource":{"resourceType":"Patient","id":"pdmp-7",
+            "name":[{"family":"Testpatient"}]}},
           {"fullUrl":"urn:uuid:d1","resource":{"resourceType":"MedicationDispense","id":"d1",
             "subject":{"reference":"urn:uuid:p1"},"performer":[{"actor":{"reference":"urn:uuid:o1"}}]}},
           {"fullUrl":"urn:uuid:d2","resource":{"resourceType":"MedicationDispense","id":"d2",
@@ -132,7 +140,8 @@ struct ResponseInspectorTests {
 
     @Test("a $pdmp-history result keeps only resources that reference its Patients, and says so")
     func pdmpHistory() throws {
-        let request = try classify("POST", "/fhir/$pdmp-history", contentType: "application/fhir+json",
+        let request = try classify(
+            "POST", "/fhir/$pdmp-history", contentType: "application/fhir+json",
             body: PDMPHistoryTests.parameters)
         let result = Self.inspect(Self.pdmpResult, request, allowed: nil)
         #expect(result.verdict == .release && result.withheld == 1)
@@ -150,7 +159,8 @@ struct ResponseInspectorTests {
         var size = 0
         var index = 0
         while size < 1_000_000 {
-            let entry = Self.entry(Fixtures.dispense(id: "md-\(index)", patient: index % 10 == 0 ? "pt-bob" : "pt-alice"))
+            let entry = Self.entry(
+                Fixtures.dispense(id: "md-\(index)", patient: index % 10 == 0 ? "pt-bob" : "pt-alice"))
             size += entry.utf8.count
             entries.append(entry)
             index += 1

@@ -99,9 +99,10 @@ public struct ScopeGrant: Sendable, Hashable {
     /// carrying these parameters, and deny with the not-found-identical 403 when it does not match.
     public var readConstraints: [SearchParameter]
 
-    public init(level: SMARTScope.Level, patientContext: String? = nil, narrowing: [SearchParameter] = [],
-        readConstraints: [SearchParameter] = [])
-    {
+    public init(
+        level: SMARTScope.Level, patientContext: String? = nil, narrowing: [SearchParameter] = [],
+        readConstraints: [SearchParameter] = []
+    ) {
         self.level = level
         self.patientContext = patientContext
         self.narrowing = narrowing
