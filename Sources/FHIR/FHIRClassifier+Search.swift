@@ -57,7 +57,7 @@ extension FHIRClassifier {
         }
         switch context {
         case .history:
-            guard ["_count", "_since", "_at", "_pretty"].contains(name), modifier == nil, chain == nil else {
+            guard ["_count", "_offset", "_since", "_at", "_pretty"].contains(name), modifier == nil, chain == nil else {
                 throw .invalid("Unsupported history parameter \(name)")
             }
         case .system:
@@ -126,9 +126,9 @@ extension FHIRClassifier {
             guard parameter.modifier == nil || parameter.modifier == "iterate", parameter.chain == nil else {
                 throw .invalid("Unsupported modifier on \(parameter.name)")
             }
-        case "_count":
+        case "_count", "_offset":
             guard parameter.modifier == nil, values.count == 1, let count = Int(values[0]), count >= 0 else {
-                throw .invalid("_count must be a non-negative integer")
+                throw .invalid("\(parameter.name) must be a non-negative integer")
             }
         case "_summary":
             guard values.count == 1, ["true", "false", "text", "data", "count"].contains(values[0]) else {

@@ -40,6 +40,18 @@ public enum ResponseInspector {
     public static let uninspectable = FHIRRequestError(
         status: 502, issueType: .exception, "The upstream response could not be inspected")
 
+    /// The answer to send instead of an upstream error, for a patient-context token: a missing or deleted
+    /// target must look exactly like a forbidden one (FHIR-01/02, attack-cases "Decisions already taken" (2)).
+    /// Nil when the upstream status may be relayed.
+    public static func replacement(forUpstreamStatus status: Int, interaction: Interaction) -> FHIRRequestError? {
+        switch interaction.kind {
+        case .read, .vread, .historyInstance, .update, .patch, .delete:
+            return status == 404 || status == 410 ? .accessDenied : nil
+        default:
+            return nil
+        }
+    }
+
     /// Inspects a successful upstream response body.
     ///
     /// - Note: cost is dominated by building, re-serialising and freeing the JSON tree (GatewayCore JSON).

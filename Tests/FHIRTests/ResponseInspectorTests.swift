@@ -1,3 +1,4 @@
+import Foundation
 import GatewayCore
 import Testing
 
@@ -172,5 +173,33 @@ struct ResponseInspectorTests {
         let elapsed = clock.measure { result = Self.inspect(body, search) }
         #expect(result?.withheld == (index + 9) / 10)
         #expect(elapsed < .seconds(5))
+    }
+}
+
+@Suite("Upstream errors and paging links for patient-context tokens")
+struct UpstreamAnswerTests {
+    @Test("a missing or deleted read target answers exactly like a forbidden one (FHIR-01/02)")
+    func notFoundLooksForbidden() throws {
+        let read = try classify("GET", "/fhir/MedicationDispense/md-none")
+        #expect(ResponseInspector.replacement(forUpstreamStatus: 404, interaction: read) == .accessDenied)
+        #expect(ResponseInspector.replacement(forUpstreamStatus: 410, interaction: read) == .accessDenied)
+        #expect(ResponseInspector.replacement(forUpstreamStatus: 500, interaction: read) == nil)
+        let search = try classify("GET", "/fhir/MedicationDispense?patient=pt-alice")
+        #expect(ResponseInspector.replacement(forUpstreamStatus: 404, interaction: search) == nil)
+        #expect(OperationOutcome.make(for: FHIRRequestError.accessDenied)
+            == OperationOutcome.make(for: ResponseInspector.replacement(forUpstreamStatus: 404, interaction: read)!))
+    }
+
+    @Test("the upstream's next link, rewritten, is classified again and re-checked (sekmet pages by _offset)")
+    func nextPageIsRechecked() throws {
+        let next = "/fhir/MedicationDispense?patient=Patient%2Fpt-alice&_include=MedicationDispense%3Aperformer"
+            + "&_count=10&_offset=10"
+        let page = try classify("GET", next)
+        #expect(page.patients == ["pt-alice"])
+        #expect(CompartmentCheck.requestDecision(page, allowedPatients: ["pt-alice"]) == .allowed(.checkResponse))
+        let tampered = next.replacingOccurrences(of: "pt-alice", with: "pt-bob")
+        let other = try classify("GET", tampered)
+        #expect(CompartmentCheck.requestDecision(other, allowedPatients: ["pt-alice"]) == .denied(.accessDenied))
+        #expect(refusal("GET", "/fhir/MedicationDispense?patient=pt-alice&_offset=-1")?.status == 400)
     }
 }
