@@ -70,6 +70,10 @@ public enum ResponseInspector {
         publicBase: String
     ) -> InspectionResult {
         let rewriter = URLRewriter(upstreamBase: upstreamBase, publicBase: publicBase)
+        // A write answered without a representation (201/204 with no body) has nothing to disclose.
+        if body.isEmpty {
+            return InspectionResult(verdict: .release, body: [], withheld: 0, patientsSeen: [], patientsReleased: [])
+        }
         guard let root = try? JSONValue.parse(body), case .object(let object) = root else {
             return denied(uninspectable, seen: [])
         }
@@ -88,6 +92,8 @@ public enum ResponseInspector {
             result = context.inspectBundle(object, interaction: interaction)
         case "OperationOutcome":
             result = root
+        case "CapabilityStatement":
+            result = context.rewritingCapabilities(object)
         default:
             result = context.inspectSingle(root)
         }
@@ -133,6 +139,15 @@ extension ResponseInspector {
             if let allowed, !patients.isSubset(of: allowed) { return .withhold }
             released.formUnion(patients)
             return .release
+        }
+
+        /// The CapabilityStatement names the server's own base in `implementation.url` (issue #5 item 7).
+        func rewritingCapabilities(_ statement: JSONObject) -> JSONValue {
+            guard case .object(let implementation) = statement["implementation"],
+                let url = implementation["url"]?.stringValue
+            else { return .object(statement) }
+            let rewritten = rewriter.rewrite(url).map { implementation.setting("url", .string($0)) }
+            return .object(statement.setting("implementation", .object(rewritten ?? implementation.removing("url"))))
         }
 
         /// A read, vread, or the representation returned by a write: released whole or denied with the same

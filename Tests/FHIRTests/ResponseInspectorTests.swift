@@ -203,3 +203,22 @@ struct UpstreamAnswerTests {
         #expect(refusal("GET", "/fhir/MedicationDispense?patient=pt-alice&_offset=-1")?.status == 400)
     }
 }
+
+@Suite("Bodies that need no filtering")
+struct PassThroughTests {
+    @Test("an empty write response is released as is; the CapabilityStatement gets the public base")
+    func passThrough() throws {
+        let create = try classify("POST", "/fhir/MedicationDispense", contentType: "application/fhir+json",
+            body: Fixtures.dispense(id: "md-9", patient: "pt-alice"))
+        let empty = ResponseInspector.inspect(body: [], interaction: create, allowedPatients: ["pt-alice"],
+            upstreamBase: Hosts.upstreamBase, publicBase: Hosts.publicBase)
+        #expect(empty.verdict == .release && empty.body.isEmpty)
+        let statement = #"{"resourceType":"CapabilityStatement","status":"active","kind":"instance","#
+            + #""implementation":{"description":"up","url":"\#(Hosts.upstreamBase)"}}"#
+        let result = ResponseInspector.inspect(body: Array(statement.utf8),
+            interaction: try classify("GET", "/fhir/metadata"), allowedPatients: nil,
+            upstreamBase: Hosts.upstreamBase, publicBase: Hosts.publicBase)
+        #expect(json(String(decoding: result.body, as: UTF8.self))["implementation"]?["url"]?.stringValue
+            == Hosts.publicBase)
+    }
+}
