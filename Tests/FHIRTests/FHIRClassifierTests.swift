@@ -185,3 +185,16 @@ struct FHIRClassifierTests {
         #expect(refusal("GET", "/fhir/MedicationDispense?patient=pt-alice&medication.colour=red")?.status == 400)
     }
 }
+
+@Suite("Rebuilding the query from parsed parameters")
+struct QueryItemsTests {
+    @Test("queryItems round-trip keys with modifiers and chains and comma lists")
+    func roundTrip() throws {
+        let interaction = try classify("GET",
+            "/fhir/MedicationDispense?patient=Patient%2Fpt-alice&code:text=oxy&medication.code=1049621"
+                + "&status=completed,in-progress")
+        let items = interaction.queryItems.map { "\($0.0)=\($0.1)" }
+        #expect(items == ["patient=Patient/pt-alice", "code:text=oxy", "medication.code=1049621",
+            "status=completed,in-progress"])
+    }
+}
