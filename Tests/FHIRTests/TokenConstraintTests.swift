@@ -18,8 +18,8 @@ struct TokenConstraintTests {
     @Test("token forms: code, system|code, system|, and primitive codes; unknown parameters cannot be told")
     func forms() {
         let request = json(Fixtures.request(id: "mr-alice-1", patient: "pt-alice"))
-        #expect(TokenConstraint.matches(request, constraints: [SearchParameter(name: "category", values: ["outpatient"])])
-            == true)
+        let bare = SearchParameter(name: "category", values: ["outpatient"])
+        #expect(TokenConstraint.matches(request, constraints: [bare]) == true)
         let anyCode = SearchParameter(name: "category",
             values: ["http://terminology.hl7.org/CodeSystem/medicationrequest-category|"])
         #expect(TokenConstraint.matches(request, constraints: [anyCode]) == true)
