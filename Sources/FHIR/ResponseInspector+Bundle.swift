@@ -54,7 +54,8 @@ extension ResponseInspector.Context {
         output.reserveCapacity(entries.count)
         let isResponse = bundleType == "batch-response" || bundleType == "transaction-response"
         for (index, entry) in entries.enumerated() {
-            if allowed == nil || decisions[index] == .release || (decisions[index] == nil && isResponse) {
+            let kept = allowed == nil || decisions[index] == .release || (decisions[index] == nil && isResponse)
+            if kept && !(entry["resource"].map(violatesConstraints) ?? false) {
                 output.append(rewritingEntry(entry))
             } else {
                 withheld += 1

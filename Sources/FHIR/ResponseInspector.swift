@@ -65,9 +65,12 @@ public enum ResponseInspector {
     ///   - allowedPatients: the patients the token may see; nil for no patient restriction (system tokens:
     ///     URLs are still rewritten, `$pdmp-history` consistency is still checked, patients are reported).
     ///   - upstreamBase: the upstream FHIR base URL; `publicBase`: the gateway's public FHIR base URL.
+    ///   - scopeConstraints: granular scope constraints (`ScopeGrant.narrowing` or `.readConstraints`) that
+    ///     every returned resource of the interaction's type must satisfy (SCP-05 (b)(e)): a read that does
+    ///     not match is denied like a missing resource; search entries that do not match are withheld.
     public static func inspect(
         body: [UInt8], interaction: Interaction, allowedPatients: Set<String>?, upstreamBase: String,
-        publicBase: String
+        publicBase: String, scopeConstraints: [SearchParameter] = []
     ) -> InspectionResult {
         let rewriter = URLRewriter(upstreamBase: upstreamBase, publicBase: publicBase)
         // A write answered without a representation (201/204 with no body) has nothing to disclose.
@@ -80,6 +83,9 @@ public enum ResponseInspector {
         var context = Context(
             allowed: allowedPatients, rewriter: rewriter,
             bases: [rewriter.upstreamBase, rewriter.publicBase])
+        if !scopeConstraints.isEmpty, let type = interaction.resourceType {
+            context.constraints = (type, scopeConstraints)
+        }
         let type = object["resourceType"]?.stringValue
         let isPDMP = interaction.operation == "pdmp-history" || interaction.operation == "process-message"
         let result: JSONValue?
@@ -121,8 +127,17 @@ extension ResponseInspector {
         var seen: Set<String> = []
         var released: Set<String> = []
         var denial: FHIRRequestError?
+        /// Granular scope constraints on resources of one type.
+        var constraints: (type: String, parameters: [SearchParameter])?
 
         enum Class { case release, master, withhold }
+
+        /// True when a granular scope constraint applies to the resource and it does not match (or the
+        /// gateway cannot tell): withheld whatever the patient decision was.
+        func violatesConstraints(_ resource: JSONValue) -> Bool {
+            guard let constraints, resource["resourceType"]?.stringValue == constraints.type else { return false }
+            return TokenConstraint.matches(resource, constraints: constraints.parameters) != true
+        }
 
         /// Decides one resource and records the patients it references.
         mutating func classify(_ resource: JSONValue) -> Class {
@@ -154,6 +169,7 @@ extension ResponseInspector {
         /// answer as a read of a resource that does not exist (FHIR-01/02).
         mutating func inspectSingle(_ resource: JSONValue) -> JSONValue? {
             let decision = classify(resource)
+            if violatesConstraints(resource) { return Optional<JSONValue>.none }
             // Note: JSONValue is ExpressibleByNilLiteral, so `cond ? nil : resource` would yield `.null`.
             if allowed != nil && decision == .withhold { return Optional<JSONValue>.none }
             return resource
