@@ -55,9 +55,9 @@ public enum ResponseInspector {
     /// Inspects a successful upstream response body.
     ///
     /// - Note: cost is dominated by building, re-serialising and freeing the JSON tree (GatewayCore JSON).
-    ///   TODO(#5): the 1 MB / 5 ms target is not met (about 70–90 ms in a release build on the shared
-    ///   2-core builder; parse + serialise alone take 20–50 ms there); splice kept entries' original bytes
-    ///   instead of re-serialising once the parser can report value offsets.
+    ///   TODO(#5): the 1 MB / 5 ms target is not met: 33–37 ms in a release build on the shared 2-core
+    ///   builder (load 8), of which parsing is 18–20 ms and parse + serialise 29 ms. Splice kept entries'
+    ///   original bytes instead of re-serialising once the parser can report value offsets.
     ///
     /// - Parameters:
     ///   - body: the (decompressed) upstream body.
