@@ -143,13 +143,17 @@ extension Matcher {
         switch self {
         case .equalsAddress(let expected): return address == expected
         case .cidr(let blocks): return blocks.contains { $0.contains(address) }
-        case .cidrAttribute(let other):
-            // Registry entries are parsed here, allocation-free; an unparsable entry matches nothing.
-            return other.set(input).contains { text in
-                let block = text.utf8.withContiguousStorageIfAvailable { CIDRBlock.parse($0, strict: false) }
-                return (block ?? CIDRBlock(text)).map { $0.contains(address) } ?? false
-            }
+        case .cidrAttribute(let other): return Self.address(address, isInNetworksOf: other, input)
         default: return false
+        }
+    }
+
+    /// The address lies in one of the CIDR blocks listed by `other` (e.g. `client.networks`). Registry
+    /// entries are parsed here, allocation-free; an unparsable entry matches nothing.
+    static func address(_ address: IPAddress, isInNetworksOf other: Attribute, _ input: PolicyInput) -> Bool {
+        other.set(input).contains { text in
+            let block = text.utf8.withContiguousStorageIfAvailable { CIDRBlock.parse($0, strict: false) }
+            return (block ?? CIDRBlock(text)).map { $0.contains(address) } ?? false
         }
     }
 

@@ -1,5 +1,6 @@
 import FHIR
 import Foundation
+import GatewayYAML
 import SMART
 import Testing
 @testable import Policy
@@ -261,5 +262,17 @@ struct PolicyEvaluationTests {
         #expect(set.evaluate(Fixtures.input(search)).allowed)
         search.parameters.append(SearchParameter(name: "_include", values: ["MedicationDispense:prescription"]))
         #expect(!set.evaluate(Fixtures.input(search)).allowed)
+    }
+
+    @Test("the rule prefilter numbers interaction kinds as InteractionKind.allCases does")
+    func prefilterBits() {
+        for (index, kind) in InteractionKind.allCases.enumerated() {
+            #expect(RulePrefilter.bit(kind) == 1 << UInt32(index), "\(kind)")
+        }
+        let filter = RulePrefilter(.all([.test(AttributeTest(
+            attribute: .requestKind, matcher: .inStrings(["read", "operation"]), source: "",
+            mark: .init(file: "", line: 0, column: 0)))]))
+        #expect(filter.admits(RulePrefilter.bit(.read), false))
+        #expect(!filter.admits(RulePrefilter.bit(.searchType), false))
     }
 }
