@@ -162,10 +162,10 @@ struct FlatEvaluator {
         }
         switch node.attribute.type {
         case .string: return string(node, node.attribute.string(input, &facts), input, &facts)
-        case .stringSet: return set(node, node.attribute.set(input), input, &facts)
-        case .bool, .presence: return bool(node, node.attribute.bool(input))
+        case .stringSet: return set(node, node.attribute.set(input, &facts), input, &facts)
+        case .bool, .presence: return bool(node, node.attribute.bool(input, &facts))
         case .int: return int(node, node.attribute.int(input, &facts))
-        case .address: return address(node, facts.clientAddress(input), input)
+        case .address: return address(node, facts.clientAddress(input), input, &facts)
         }
     }
 
@@ -220,7 +220,9 @@ struct FlatEvaluator {
         }
     }
 
-    private func address(_ node: FlatNode, _ address: IPAddress?, _ input: PolicyInput) -> Bool {
+    private func address(
+        _ node: FlatNode, _ address: IPAddress?, _ input: PolicyInput, _ facts: inout LazyFacts
+    ) -> Bool {
         if node.op == .exists { return (address != nil) == (node.a == 1) }
         guard let address else { return false }
         switch node.op {
@@ -228,7 +230,7 @@ struct FlatEvaluator {
             for offset in 0..<node.b where blocks[node.a + offset].contains(address) { return true }
             return false
         case .cidrAttribute:
-            return Matcher.address(address, isInNetworksOf: FlatProgram.attributes[node.a], input)
+            return Matcher.address(address, isInNetworksOf: FlatProgram.attributes[node.a], input, &facts)
         default: return false
         }
     }
@@ -239,7 +241,7 @@ struct FlatEvaluator {
     }
 
     private func isIn(_ value: String, _ other: Attribute, _ input: PolicyInput, _ facts: inout LazyFacts) -> Bool {
-        if other.type == .stringSet { return other.set(input).contains(value) }
+        if other.type == .stringSet { return other.set(input, &facts).contains(value) }
         return other.string(input, &facts) == value
     }
 }

@@ -55,6 +55,8 @@ public final class PolicySet: Sendable {
     /// Per rule (same order as `program.roots`): a quick test that skips rules which cannot match.
     private let prefilters: [RulePrefilter]
     let options: PolicyOptions
+    /// The configured zone's UTC offsets, precomputed.
+    let zone: ZoneOffsets
     /// The policy files that were loaded (base names without extension).
     public let files: [String]
 
@@ -66,6 +68,7 @@ public final class PolicySet: Sendable {
         self.prefilters = (enforced + shadowRules).map { RulePrefilter($0.condition) }
         self.files = files
         self.options = options
+        self.zone = ZoneOffsets(options.timeZone)
     }
 
     /// The ids (`file:rule`) of every rule.
@@ -153,7 +156,7 @@ public final class PolicySet: Sendable {
 
     /// Decides one request. Call only after the SMART scopes have permitted the interaction.
     public func evaluate(_ input: PolicyInput) -> PolicyDecision {
-        var facts = LazyFacts(timeZone: options.timeZone)
+        var facts = LazyFacts(zone: zone)
         return program.nodes.withUnsafeBufferPointer { nodes in
             program.strings.withUnsafeBufferPointer { strings in
                 program.ints.withUnsafeBufferPointer { ints in
@@ -255,7 +258,7 @@ public final class PolicySet: Sendable {
     /// The reference evaluation of one rule by walking its condition tree (tests compare it with the
     /// flattened program).
     func treeMatches(_ rule: CompiledRule, _ input: PolicyInput) -> Bool {
-        var facts = LazyFacts(timeZone: options.timeZone)
+        var facts = LazyFacts(zone: zone)
         return rule.condition.matches(input, &facts)
     }
 }

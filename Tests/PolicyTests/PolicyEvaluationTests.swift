@@ -275,4 +275,16 @@ struct PolicyEvaluationTests {
         #expect(filter.admits(RulePrefilter.bit(.read), false))
         #expect(!filter.admits(RulePrefilter.bit(.searchType), false))
     }
+
+    @Test("precomputed zone offsets agree with the time-zone database across DST changes and outside the window")
+    func zoneOffsets() throws {
+        let zone = try #require(TimeZone(identifier: "America/New_York"))
+        let reference = Date(timeIntervalSince1970: 1_796_212_800)
+        let offsets = ZoneOffsets(zone, around: reference)
+        var time = reference.timeIntervalSince1970 - 400 * 86400
+        while time < reference.timeIntervalSince1970 + 900 * 86400 {
+            #expect(offsets.offset(at: time) == zone.secondsFromGMT(for: Date(timeIntervalSince1970: time)))
+            time += 86400 * 3 + 3607
+        }
+    }
 }
