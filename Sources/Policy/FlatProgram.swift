@@ -102,7 +102,50 @@ struct FlatProgram: Sendable {
 
 // MARK: - Evaluation
 
-/// A borrowed view of a FlatProgram for one decision.
+/// Owns a copy of a FlatProgram's tables in manually allocated memory for the life of a PolicySet, so a
+/// decision can walk them through plain pointers without borrowing arrays (which, through closures,
+/// copied the input and the decision at every step).
+final class FlatTables: @unchecked Sendable {
+    // @unchecked Sendable: the buffers are written once in init, never mutated, and freed in deinit.
+    let evaluator: FlatEvaluator
+    let roots: [Int]
+    // Allocations (at least one element each, so every base address is real), freed in deinit.
+    private let nodes: UnsafeMutableBufferPointer<FlatNode>
+    private let strings: UnsafeMutableBufferPointer<String>
+    private let stringCount: Int
+    private let ints: UnsafeMutableBufferPointer<Int>
+    private let blocks: UnsafeMutableBufferPointer<CIDRBlock>
+
+    init(_ program: FlatProgram) {
+        nodes = Self.allocate(program.nodes)
+        strings = Self.allocate(program.strings)
+        stringCount = program.strings.count
+        ints = Self.allocate(program.ints)
+        blocks = Self.allocate(program.blocks)
+        roots = program.roots
+        evaluator = FlatEvaluator(
+            nodes: UnsafeBufferPointer(rebasing: nodes[0..<program.nodes.count]),
+            strings: UnsafeBufferPointer(rebasing: strings[0..<program.strings.count]),
+            ints: UnsafeBufferPointer(rebasing: ints[0..<program.ints.count]),
+            blocks: UnsafeBufferPointer(rebasing: blocks[0..<program.blocks.count]))
+    }
+
+    deinit {
+        nodes.deallocate()
+        strings.baseAddress?.deinitialize(count: stringCount)
+        strings.deallocate()
+        ints.deallocate()
+        blocks.deallocate()
+    }
+
+    private static func allocate<T>(_ array: [T]) -> UnsafeMutableBufferPointer<T> {
+        let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: max(array.count, 1))
+        _ = buffer.initialize(from: array)
+        return buffer
+    }
+}
+
+/// A view of flattened conditions (pointers into a FlatTables' memory).
 struct FlatEvaluator {
     let nodes: UnsafeBufferPointer<FlatNode>
     let strings: UnsafeBufferPointer<String>

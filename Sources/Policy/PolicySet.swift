@@ -51,7 +51,7 @@ public final class PolicySet: Sendable {
     private let enforced: [CompiledRule]
     private let shadowRules: [CompiledRule]
     /// Enforced rules' conditions, then shadow rules', flattened for evaluation.
-    private let program: FlatProgram
+    private let program: FlatTables
     /// Per rule (same order as `program.roots`): a quick test that skips rules which cannot match.
     private let prefilters: [RulePrefilter]
     let options: PolicyOptions
@@ -64,7 +64,7 @@ public final class PolicySet: Sendable {
         self.rules = rules
         self.enforced = rules.filter { $0.mode == .enforce }
         self.shadowRules = rules.filter { $0.mode == .shadow }
-        self.program = FlatProgram(conditions: (enforced + shadowRules).map(\.condition))
+        self.program = FlatTables(FlatProgram(conditions: (enforced + shadowRules).map(\.condition)))
         self.prefilters = (enforced + shadowRules).map { RulePrefilter($0.condition) }
         self.files = files
         self.options = options
@@ -157,22 +157,11 @@ public final class PolicySet: Sendable {
     /// Decides one request. Call only after the SMART scopes have permitted the interaction.
     public func evaluate(_ input: PolicyInput) -> PolicyDecision {
         var facts = LazyFacts(zone: zone)
-        return program.nodes.withUnsafeBufferPointer { nodes in
-            program.strings.withUnsafeBufferPointer { strings in
-                program.ints.withUnsafeBufferPointer { ints in
-                    program.blocks.withUnsafeBufferPointer { blocks in
-                        let evaluator = FlatEvaluator(nodes: nodes, strings: strings, ints: ints, blocks: blocks)
-                        return decide(input, evaluator, &facts)
-                    }
-                }
-            }
-        }
-    }
-
-    private func decide(_ input: PolicyInput, _ evaluator: FlatEvaluator, _ facts: inout LazyFacts) -> PolicyDecision {
+        let evaluator = program.evaluator
         let roots = program.roots
         let kind = RulePrefilter.bit(input.interaction.kind)
-        let isPDMP = input.interaction.pdmpHistory != nil
+        facts.loadPDMP(input)
+        let isPDMP = facts.isPDMP
         var matched: [String] = []
         var firstForbid = -1
         var firstPermit = -1
@@ -190,28 +179,27 @@ public final class PolicySet: Sendable {
                 permits += 1
             }
         }
-        var decision: PolicyDecision
+        let shadow = shadowRules.isEmpty ? [] : shadowOutcomes(input, kind, isPDMP, evaluator, &facts)
+        let wouldAllow = firstForbid < 0 && (firstPermit >= 0 || shadow.contains { $0.effect == .permit })
+        let shadowDecision: Bool? = shadow.isEmpty ? nil : !shadow.contains { $0.effect == .forbid } && wouldAllow
         if firstForbid >= 0 {
             let rule = enforced[firstForbid]
-            let obligations = obligations(.forbid, count: forbids, first: firstForbid, input, evaluator, &facts)
-            decision = PolicyDecision(
+            return PolicyDecision(
                 allowed: false, matchedRules: matched, decidingRule: rule.id,
-                reason: rule.reason ?? PolicyDecision.defaultDenialReason, obligations: obligations)
-        } else if firstPermit >= 0 {
+                reason: rule.reason ?? PolicyDecision.defaultDenialReason,
+                obligations: obligations(.forbid, count: forbids, first: firstForbid, input, evaluator, &facts),
+                shadow: shadow, shadowDecision: shadowDecision)
+        }
+        if firstPermit >= 0 {
             let rule = enforced[firstPermit]
-            let obligations = obligations(.permit, count: permits, first: firstPermit, input, evaluator, &facts)
-            decision = PolicyDecision(
+            return PolicyDecision(
                 allowed: true, matchedRules: matched, decidingRule: rule.id, reason: rule.reason,
-                obligations: obligations)
-        } else {
-            decision = PolicyDecision(
-                allowed: false, matchedRules: matched, decidingRule: nil, reason: PolicyDecision.defaultDenialReason,
-                obligations: [])
+                obligations: obligations(.permit, count: permits, first: firstPermit, input, evaluator, &facts),
+                shadow: shadow, shadowDecision: shadowDecision)
         }
-        if !shadowRules.isEmpty {
-            applyShadow(&decision, input, evaluator, &facts, forbidMatched: firstForbid >= 0)
-        }
-        return decision
+        return PolicyDecision(
+            allowed: false, matchedRules: matched, decidingRule: nil, reason: PolicyDecision.defaultDenialReason,
+            obligations: [], shadow: shadow, shadowDecision: shadowDecision)
     }
 
     /// The obligations of the matching enforced rules with `effect`. With one matching rule its precomputed
@@ -232,27 +220,18 @@ public final class PolicySet: Sendable {
         return merged
     }
 
-    private func applyShadow(
-        _ decision: inout PolicyDecision, _ input: PolicyInput, _ evaluator: FlatEvaluator, _ facts: inout LazyFacts,
-        forbidMatched: Bool
-    ) {
+    private func shadowOutcomes(
+        _ input: PolicyInput, _ kind: UInt32, _ isPDMP: Bool, _ evaluator: FlatEvaluator, _ facts: inout LazyFacts
+    ) -> [ShadowOutcome] {
         var outcomes: [ShadowOutcome] = []
         let offset = enforced.count
-        let kind = RulePrefilter.bit(input.interaction.kind)
-        let isPDMP = input.interaction.pdmpHistory != nil
         for index in shadowRules.indices
         where prefilters[offset + index].admits(kind, isPDMP)
             && evaluator.condition(program.roots[offset + index], input, &facts) {
             let rule = shadowRules[index]
             outcomes.append(ShadowOutcome(rule: rule.id, effect: rule.effect, reason: rule.reason))
         }
-        guard !outcomes.isEmpty else { return }
-        decision.shadow = outcomes
-        if forbidMatched || outcomes.contains(where: { $0.effect == .forbid }) {
-            decision.shadowDecision = false
-        } else {
-            decision.shadowDecision = decision.allowed || outcomes.contains { $0.effect == .permit }
-        }
+        return outcomes
     }
 
     /// The reference evaluation of one rule by walking its condition tree (tests compare it with the
