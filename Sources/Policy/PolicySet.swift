@@ -266,6 +266,15 @@ struct RulePrefilter: Sendable {
         case (.requestKind, .equalsString(let value)): kinds &= Self.bits([value])
         case (.requestKind, .inStrings(let values)): kinds &= Self.bits(values)
         case (.pdmpRequest, .equalsBool(true)), (.pdmpRequest, .exists(true)): requiresPDMP = true
+        case (let attribute, let matcher) where attribute != .pdmpRequest && attribute.rawValue.hasPrefix("pdmp."):
+            // Every other pdmp.* attribute is absent (or empty) without a PDMP request, and these matchers
+            // fail on an absent value (Matcher.matches).
+            switch matcher {
+            case .equalsString, .inStrings, .inAttribute, .contains, .intersects, .equalsBool, .exists(true):
+                requiresPDMP = true
+            default:
+                break
+            }
         default: break
         }
     }
