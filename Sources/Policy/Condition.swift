@@ -160,7 +160,9 @@ extension Matcher {
     }
 
     /// `value` is an element of `other` (a set attribute) or equal to it (a string attribute).
-    private static func isIn(_ value: String, _ other: Attribute, _ input: PolicyInput, _ facts: inout LazyFacts) -> Bool {
+    private static func isIn(
+        _ value: String, _ other: Attribute, _ input: PolicyInput, _ facts: inout LazyFacts
+    ) -> Bool {
         if other.type == .stringSet { return other.set(input, &facts).contains(value) }
         return other.string(input, &facts) == value
     }

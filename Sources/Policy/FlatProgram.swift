@@ -84,14 +84,18 @@ struct FlatProgram: Sendable {
     }
 
     /// Appends a group node, then its children, then patches the group's size.
-    private mutating func group(_ op: FlatNode.Op, _ attribute: Attribute, _ count: Int, _ children: (inout Self) -> Void) {
+    private mutating func group(
+        _ op: FlatNode.Op, _ attribute: Attribute, _ count: Int, _ children: (inout Self) -> Void
+    ) {
         let start = nodes.count
         nodes.append(FlatNode(op: op, attribute: attribute, size: 1, a: count, b: 0))
         children(&self)
         nodes[start].size = Int32(nodes.count - start)
     }
 
-    private mutating func leaf(_ op: FlatNode.Op, _ attribute: Attribute, a: Int, b: Int, strings values: [String] = []) {
+    private mutating func leaf(
+        _ op: FlatNode.Op, _ attribute: Attribute, a: Int, b: Int, strings values: [String] = []
+    ) {
         nodes.append(FlatNode(op: op, attribute: attribute, size: 1, a: a, b: b))
         strings += values
     }
@@ -225,7 +229,9 @@ struct FlatEvaluator {
         }
     }
 
-    private func set(_ node: FlatNode, _ values: StringSetView, _ input: PolicyInput, _ facts: inout LazyFacts) -> Bool {
+    private func set(
+        _ node: FlatNode, _ values: StringSetView, _ input: PolicyInput, _ facts: inout LazyFacts
+    ) -> Bool {
         switch node.op {
         case .exists: return (values.count > 0) == (node.a == 1)
         case .contains: return values.contains(strings[node.a])

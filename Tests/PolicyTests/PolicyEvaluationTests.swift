@@ -106,7 +106,8 @@ struct PolicyEvaluationTests {
                 when:
                   network.address: {cidr: [198.51.100.0/24, "2001:db8:bad::/48"]}
             """])
-        let org = Fixtures.principal(Fixtures.client(kind: .organization, networks: ["10.20.0.0/16", "2001:db8:1::/64"]))
+        let org = Fixtures.principal(
+            Fixtures.client(kind: .organization, networks: ["10.20.0.0/16", "2001:db8:1::/64"]))
         let search = Fixtures.search("MedicationDispense", patients: ["p"])
         let cases: [(String, Bool)] = [
             ("10.20.3.4", true), ("10.21.0.1", false), ("::ffff:10.20.0.9", true), ("2001:db8:1::42", true),
@@ -192,7 +193,8 @@ struct PolicyEvaluationTests {
         #expect(daily.key(for: input) == "daily|per-client|dr-carol")
         #expect(burst.key(for: input) == "q:b|per-address|192.0.2.10")
         let perOperation = RateLimit(name: "h", bucket: .perClientOperation, limit: 1, period: .hour)
-        #expect(perOperation.key(for: Fixtures.input(Fixtures.history())) == "h|per-client-operation|dr-carol|$pdmp-history")
+        #expect(perOperation.key(for: Fixtures.input(Fixtures.history()))
+            == "h|per-client-operation|dr-carol|$pdmp-history")
     }
 
     @Test("reads time in the configured zone")

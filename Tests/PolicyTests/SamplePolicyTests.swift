@@ -38,8 +38,9 @@ struct SamplePolicyTests {
             ("POST", "/fhir/Patient/$pdmp-history", "history-unregistered-practitioner.json"),
         ]
         let clients = [
-            Fixtures.client(), Fixtures.client(roles: ["delegate"]), Fixtures.client(npis: [], deas: ["AB1234563"],
-            roles: ["veterinarian"]), Fixtures.client(kind: .organization, networks: ["10.0.0.0/8"], status: .suspended),
+            Fixtures.client(), Fixtures.client(roles: ["delegate"]),
+            Fixtures.client(npis: [], deas: ["AB1234563"], roles: ["veterinarian"]),
+            Fixtures.client(kind: .organization, networks: ["10.0.0.0/8"], status: .suspended),
         ]
         var checked = 0
         for (method, url, body) in requests {
