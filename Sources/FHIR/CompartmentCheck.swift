@@ -55,7 +55,9 @@ public enum CompartmentCheck {
             return decideInstanceWrite(interaction)
         case .conditionalUpdate, .conditionalDelete, .conditionalPatch:
             // FHIR-19: criteria that do not name the patient could match another patient's resource.
-            return namesPatient(interaction) ? .allowed(.checkResponse) : .denied(criteriaDenial)
+            // The body naming the patient is not enough: the criteria select what is written.
+            return pinned(interaction.parameters, type: interaction.resourceType)
+                ? .allowed(.checkResponse) : .denied(criteriaDenial)
         case .batch:
             return .allowed(.checkResponse)
         case .transaction:
@@ -80,18 +82,29 @@ public enum CompartmentCheck {
 
     private static func decideCreate(_ interaction: Interaction) -> CompartmentDecision {
         guard let type = interaction.resourceType else { return .denied(criteriaDenial) }
-        if let criteria = interaction.ifNoneExist, !criteria.isEmpty {
-            // The If-None-Exist search must itself be pinned to the patient (FHIR-19 (c)).
-            let pinned = criteria.contains { parameter in
-                (type == "Patient" && parameter.name == "_id")
-                    || (SearchParameterTable.info(parameter.name, of: type)?.canNamePatient ?? false)
-            }
-            guard pinned else { return .denied(criteriaDenial) }
-        }
+        // The If-None-Exist search must itself be pinned to the patient (FHIR-19 (c)).
+        if let criteria = interaction.ifNoneExist, !pinned(criteria, type: type) { return .denied(criteriaDenial) }
         if PatientCompartment.isMember(type) && type != "Patient" && !namesPatient(interaction) {
             return .denied(.refused("A new resource must reference the token's patient"))
         }
         return .allowed(.checkResponse)
+    }
+
+    // True when one parameter selects only resources of named patients: every value of it is a Patient
+    // (the values were checked against the allowed patients with the rest of `Interaction.patients`).
+    private static func pinned(_ parameters: [SearchParameter], type: String?) -> Bool {
+        guard let type else { return false }
+        return parameters.contains { parameter in
+            guard parameter.chain == nil else { return false }
+            if type == "Patient" && parameter.name == "_id" { return parameter.modifier == nil }
+            guard let info = SearchParameterTable.info(parameter.name, of: type), info.canNamePatient,
+                parameter.modifier == nil || parameter.modifier == "Patient"
+            else { return false }
+            return parameter.values.allSatisfy { value in
+                if !value.contains("/") { return info.bareIdIsPatient || parameter.modifier == "Patient" }
+                return value.hasPrefix("Patient/") || value.contains("/Patient/")
+            }
+        }
     }
 
     private static func decideInstanceWrite(_ interaction: Interaction) -> CompartmentDecision {

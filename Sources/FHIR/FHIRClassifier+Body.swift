@@ -80,7 +80,7 @@ extension FHIRClassifier {
 
     /// `POST [base]/T`: create, with `If-None-Exist` criteria when given (conditional create).
     func classifyCreate(_ request: RawRequest, type: String) throws(FHIRRequestError) -> Interaction {
-        guard request.query.isEmpty else { throw .invalid("Create does not take query parameters") }
+        try requireNoQuery(request)
         var interaction = Interaction(kind: .create, method: request.method, resourceType: type, returnedTypes: [type])
         try applyWriteBody(request, to: &interaction, expectedID: nil)
         if let header = request.ifNoneExist {

@@ -241,7 +241,13 @@ public struct FHIRClassifier: Sendable {
         return interaction
     }
 
-    private func requireNoQuery(_ request: RawRequest) throws(FHIRRequestError) {
-        guard request.query.isEmpty else { throw .invalid("This interaction does not take query parameters") }
+    /// Writes take no search parameters; only `_format` (JSON only) and `_pretty` are understood.
+    func requireNoQuery(_ request: RawRequest) throws(FHIRRequestError) {
+        for pair in try FormDecoding.pairs(request.query) {
+            let parameter = try parameter(key: pair.key, value: pair.value, type: nil, context: .history)
+            guard parameter.name == "_format" || parameter.name == "_pretty" else {
+                throw .invalid("This interaction does not take query parameters")
+            }
+        }
     }
 }

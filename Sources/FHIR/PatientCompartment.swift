@@ -33,6 +33,12 @@ public enum PatientCompartment {
     /// Compartment parameters per resource type, parsed once from `tableText`.
     static let table: [String: [CompartmentParameter]] = parseTable()
 
+    /// The distinct element paths of each member type's compartment parameters.
+    static let uniquePaths: [String: [[String]]] = table.mapValues { parameters in
+        var seen: Set<[String]> = []
+        return parameters.flatMap(\.paths).filter { seen.insert($0).inserted }
+    }
+
     /// The compartment parameter names of `type`, in table order; empty when the type is in no patient
     /// compartment (Medication, Practitioner, Organization, Location, ...).
     public static func parameters(for type: String) -> [String] {
@@ -70,17 +76,16 @@ public enum PatientCompartment {
         -> CompartmentMembership?
     {
         guard case .object(let object) = resource, let type = object["resourceType"]?.stringValue,
-            let parameters = table[type]
+            table[type] != nil
         else { return nil }
         var result = CompartmentMembership(patients: [], unresolved: 0)
         if type == "Patient", let id = object["id"]?.stringValue {
             result.patients.insert(id)
         }
-        for parameter in parameters {
-            for path in parameter.paths {
-                forEachValue(at: path[...], in: resource) { reference in
-                    collect(reference, from: object, bases: bases, aliases: aliases, into: &result)
-                }
+        // Several parameters share a path (MedicationDispense `subject` and `patient`): walk each path once.
+        for path in uniquePaths[type] ?? [] {
+            forEachValue(at: path[...], in: resource) { reference in
+                collect(reference, from: object, bases: bases, aliases: aliases, into: &result)
             }
         }
         return result

@@ -119,8 +119,9 @@ extension ResponseInspector {
         /// answer as a read of a resource that does not exist (FHIR-01/02).
         mutating func inspectSingle(_ resource: JSONValue) -> JSONValue? {
             let decision = classify(resource)
-            guard allowed != nil else { return resource }
-            return decision == .withhold ? nil : resource
+            // Note: JSONValue is ExpressibleByNilLiteral, so `cond ? nil : resource` would yield `.null`.
+            if allowed != nil && decision == .withhold { return Optional<JSONValue>.none }
+            return resource
         }
     }
 }

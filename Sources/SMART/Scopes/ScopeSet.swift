@@ -50,6 +50,11 @@ public struct ScopeSet: Sendable, Hashable {
         let contextIsUsable = patientContext.map { FHIRSyntax.isValidID($0) } ?? false
         var levels: [SMARTScope.Level] = [.user, .system]
         if contextIsUsable { levels.insert(.patient, at: 0) }
+        if requirements.isEmpty {
+            // Capabilities and the batch envelope need no scope; the grant names the token's own level.
+            let level = levels.first { level in scopes.contains { $0.level == level } } ?? .system
+            return .allowed(ScopeGrant(level: level, patientContext: level == .patient ? patientContext : nil))
+        }
         var firstDenial: ScopeError?
         for level in levels {
             let candidates = scopes.filter { $0.level == level }

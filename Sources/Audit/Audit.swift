@@ -1,1 +1,0 @@
-// Audit module. See ARCHITECTURE.md §2.

@@ -1,0 +1,224 @@
+// The running gateway: builds the services from a configuration, starts the event loops, the TLS
+// listener and the admin listener, reloads on SIGHUP / `POST /admin/reload`, and drains on SIGTERM
+// (ARCHITECTURE §3, issue #2 item 8).
+
+import Audit
+import Dispatch
+import FHIR
+import Foundation
+public import GatewayCore
+import GatewayCrypto
+import GatewayHTTP
+import GatewayIO
+import JOSE
+import Policy
+import SMART
+import SharedState
+import Synchronization
+
+public final class GatewayRuntime: Sendable {
+    public let services: GatewayServices
+    let group: EventLoopGroup
+    let tls: TLSServerContext?
+    let handlers: PerLoop<FrontHandler>
+    let listener: Listener
+    let adminListener: Listener?
+    let connectionIDs = Atomic<UInt64>(0)
+    let draining = Atomic<Bool>(false)
+    let configPath: String
+    let reloadLock = Mutex(())
+
+    /// The bound public port (useful when 0 was configured).
+    public var port: Int { listener.port }
+    public var adminPort: Int? { adminListener?.port }
+
+    /// Builds everything and starts listening. Throws with every configuration problem it finds.
+    public init(configPath: String, logger: Logger, clock: any Clock = SystemClock()) throws {
+        let config = try ConfigLoader.load(path: configPath)
+        self.configPath = config.sourcePath
+        let snapshot = try Self.makeSnapshot(config)
+        services = try Self.makeServices(config: config, snapshot: snapshot, logger: logger, clock: clock)
+        group = EventLoopGroup(count: config.eventLoops == 0 ? EventLoopGroup.coreCount : config.eventLoops)
+        if let tlsConfig = config.listen.tls {
+            // TODO(#3): offer h2 once the HTTP/2 server lands; until then ALPN offers http/1.1 only.
+            tls = try TLSServerContext(
+                certificateChainFile: tlsConfig.certificateChain, privateKeyFile: tlsConfig.privateKey,
+                alpn: ["http/1.1"], clientCAFile: tlsConfig.clientCA,
+                handshakeTimeoutMilliseconds: config.limits.headerTimeoutMs)
+        } else {
+            tls = nil
+        }
+        let services = services
+        let upstream = config.upstream
+        let upstreamTLS = upstream.scheme == "https"
+            ? try TLSClientContext(caFile: upstream.caFile, alpn: ["http/1.1"]) : nil
+        handlers = PerLoop(group.loops) { loop in
+            let pool = UpstreamPool(
+                eventLoop: loop, host: upstream.host, port: upstream.port, tls: upstreamTLS,
+                maxIdle: upstream.maxIdleConnections, connectTimeoutMs: upstream.connectTimeoutMs,
+                responseTimeoutMs: upstream.responseTimeoutMs, idleTimeoutMs: upstream.idleTimeoutMs)
+            return FrontHandler(services: services, pool: pool)
+        }
+        let limits = HTTPServerLimits(
+            maxRequestLineBytes: config.limits.requestLineBytes, maxHeaderBytes: config.limits.headerBytes,
+            maxHeaderCount: config.limits.headerCount, maxBodyBytes: config.limits.bodyBytes,
+            headerReadTimeoutMs: config.limits.headerTimeoutMs, idleTimeoutMs: config.limits.idleTimeoutMs)
+        let handlers = handlers
+        let ids = ConnectionIDs()
+        listener = try Listener(group: group, host: config.listen.address, port: config.listen.port, tls: tls) { stream in
+            let handler = handlers.value(for: stream.eventLoop)
+            let id = ids.next()
+            let connection = HTTP1ServerConnection(
+                stream: stream, handler: handler, limits: limits, connectionID: id,
+                errorRenderer: Responses.framingError, logger: services.logger)
+            handler.connections[id] = connection
+            connection.onClose = { [weak handler] _ in handler?.connections[id] = nil }
+            connection.start()
+        }
+        if config.admin.port != 0 {
+            let admin = PerLoop(group.loops) { loop in AdminHandler(services: services, loop: loop) }
+            adminListener = try Listener(group: group, host: config.admin.address, port: config.admin.port) { stream in
+                let connection = HTTP1ServerConnection(
+                    stream: stream, handler: admin.value(for: stream.eventLoop), connectionID: ids.next(),
+                    errorRenderer: Responses.framingError)
+                connection.start()
+            }
+        } else {
+            adminListener = nil
+        }
+        services.runtime.install(self)
+        logger.info("gateway listening", metadata: [
+            "listen.address": "\(config.listen.address):\(listener.port)", "fhir.base": config.publicFHIRBase,
+            "upstream.url": config.upstream.url, "admin.port": adminListener.map { String($0.port) } ?? "off",
+        ])
+    }
+
+    static func makeSnapshot(_ config: GatewayConfig) throws -> GatewaySnapshot {
+        let policies: PolicySet
+        do {
+            policies = try PolicySet.load(directory: config.policyDirectory)
+        } catch {
+            // An empty, missing or broken policy directory never means "allow" (POL-01).
+            throw ConfigError(error.errors)
+        }
+        let clients = try ClientsFile.load(path: config.auth.clientsFile)
+        return GatewaySnapshot(config: config, policies: policies, registry: ClientsFile.registry(clients))
+    }
+
+    static func makeServices(
+        config: GatewayConfig, snapshot: GatewaySnapshot, logger: Logger, clock: any Clock
+    ) throws -> GatewayServices {
+        let keys = try KeyStore.load(directory: config.auth.signingKeyDirectory)
+        let now = clock.now()
+        let lifetime = Double(config.auth.tokenLifetimeSeconds)
+        // Older keys verify the tokens they signed until those expire (key rotation).
+        let previous = try keys.dropFirst().map { (key: try $0.verificationKey(), retainUntil: now + lifetime) }
+        let issuer = TokenIssuer(
+            issuer: config.auth.issuer, audience: config.publicFHIRBase, activeKey: keys[0], previousKeys: previous,
+            lifetime: config.auth.tokenLifetimeSeconds)
+        let auditKey = try AuditKey.load(config.audit)
+        let sink = AuditFileSink(
+            configuration: AuditFileSink.Configuration(
+                directory: config.audit.directory, maxFileBytes: config.audit.rotateBytes,
+                instanceID: AuditKey.instanceID),
+            clock: clock, logger: logger)
+        let builder = AuditEventBuilder(configuration: AuditEventBuilder.Configuration(
+            instanceID: AuditKey.instanceID, site: URLComponents(string: config.publicBaseURL)?.host,
+            fhirBaseURL: config.publicFHIRBase, tokenEndpointURL: config.tokenURL, identifierHashKey: auditKey))
+        let clockFunction: @Sendable () -> Double = { clock.now() }
+        return GatewayServices(
+            snapshot: snapshot, issuer: issuer, replayCache: InMemoryReplayCache(clock: clockFunction),
+            rateLimiter: InMemoryRateLimiter(), auditSink: sink, auditBuilder: builder, jwksCache: nil,
+            externalIssuers: [], clock: clock, logger: logger)
+    }
+
+    /// Re-reads configuration, clients and policies; installs them only if all are valid.
+    /// - Returns: the problems that kept the old configuration, or an empty list on success.
+    @discardableResult
+    public func reload() -> [String] {
+        reloadLock.withLock { _ in
+            do {
+                let config = try ConfigLoader.load(path: configPath)
+                let snapshot = try Self.makeSnapshot(config)
+                try tls?.reload()
+                services.install(snapshot)
+                services.metrics.reloads.increment()
+                services.logger.notice("configuration reloaded", metadata: ["config.path": configPath])
+                return []
+            } catch {
+                services.metrics.reloadFailures.increment()
+                let problems = "\(error)".split(separator: "\n").map(String.init)
+                services.logger.error("reload refused; the running configuration stays", metadata: [
+                    "config.path": configPath, "reload.errors": problems.joined(separator: " | "),
+                ])
+                return problems
+            }
+        }
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to `timeoutSeconds`), then stops the loops and
+    /// the audit writer (every record of an answered request is already durable).
+    public func drain(timeoutSeconds: Double = 30) {
+        guard !draining.exchange(true, ordering: .relaxed) else { return }
+        services.logger.notice("draining")
+        let stopped = DispatchSemaphore(value: 0)
+        listener.close { stopped.signal() }
+        stopped.wait()
+        let handlers = handlers
+        for loop in group.loops {
+            loop.execute { for connection in handlers.value(for: loop).connections.values { connection.drain() } }
+        }
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while Date() < deadline, openConnections() > 0 {
+            usleep(20_000)
+        }
+        adminListener?.close()
+        for loop in group.loops {
+            loop.execute { handlers.value(for: loop).pool.close() }
+        }
+        group.shutdown()
+        services.auditSink.stop()
+        services.logger.notice("stopped")
+    }
+
+    func openConnections() -> Int {
+        let count = Atomic<Int>(0)
+        let done = DispatchSemaphore(value: 0)
+        let handlers = handlers
+        for loop in group.loops {
+            loop.execute {
+                count.add(handlers.value(for: loop).connections.count, ordering: .relaxed)
+                done.signal()
+            }
+        }
+        for _ in group.loops { done.wait() }
+        return count.load(ordering: .relaxed)
+    }
+}
+
+/// Process-unique connection ids.
+final class ConnectionIDs: Sendable {
+    private let counter = Atomic<UInt64>(0)
+    func next() -> UInt64 { counter.add(1, ordering: .relaxed).newValue }
+}
+
+/// The audit identifier-hash key and this instance's id.
+enum AuditKey {
+    /// Identifies this gateway process in audit records (`source.observer`).
+    static let instanceID = (ProcessInfo.processInfo.hostName) + "-" + String(getpid())
+
+    /// Reads the configured key file, or creates one in the audit directory (mode 0600) on first start.
+    static func load(_ config: AuditConfig) throws -> [UInt8] {
+        let path = config.identifierHashKeyFile ?? (config.directory as NSString).appendingPathComponent("identifier-hash.key")
+        if let data = FileManager.default.contents(atPath: path), data.count >= 32 { return Array(data) }
+        guard config.identifierHashKeyFile == nil else {
+            throw GatewayError(status: 500, issueType: .exception, "\(path): the identifier hash key needs at least 32 bytes")
+        }
+        try FileManager.default.createDirectory(atPath: config.directory, withIntermediateDirectories: true)
+        let key = SecureRandom.bytes(32)
+        guard FileManager.default.createFile(atPath: path, contents: Data(key), attributes: [.posixPermissions: 0o600]) else {
+            throw GatewayError(status: 500, issueType: .exception, "cannot create \(path)")
+        }
+        return key
+    }
+}

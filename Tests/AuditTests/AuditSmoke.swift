@@ -1,4 +1,0 @@
-import Testing
-@testable import Audit
-
-@Suite struct AuditPlaceholder { @Test func builds() {} }
