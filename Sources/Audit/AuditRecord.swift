@@ -9,6 +9,10 @@
 public import GatewayCore
 import GatewayCrypto
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A parsed, self-consistent audit record.
 public struct AuditRecord: Sendable, Hashable {
     /// The record's position in the chain, from 1.
@@ -96,7 +100,10 @@ enum RecordCodec {
         guard self.hash(seq: seq, prev: prev, event: eventBytes) == hash else { return .failure(.hashMismatch) }
         var canonical = [UInt8]()
         appendLine(seq: seq, prev: prev, hash: hash, event: eventBytes, to: &canonical)
-        guard canonical.dropLast().elementsEqual(line) else { return .failure(.notCanonical) }
+        let same = canonical.count == line.count + 1 && canonical.withUnsafeBytes { a in
+            line.withUnsafeBytes { b in memcmp(a.baseAddress!, b.baseAddress!, b.count) == 0 }
+        }
+        guard same else { return .failure(.notCanonical) }
         return .success(AuditRecord(seq: seq, prev: prev, hash: hash, event: event))
     }
 

@@ -142,7 +142,7 @@ public final class AuditShipper: @unchecked Sendable {
     private func run() {
         while !isStopping {
             let watermark = durableSeq()
-            backlog.set(Int64(watermark) - Int64(cursor.seq))
+            refreshBacklog()
             guard watermark > cursor.seq, let batch = readBatch(upTo: watermark), !batch.records.isEmpty else {
                 pause(configuration.pollInterval)
                 continue
@@ -151,8 +151,13 @@ public final class AuditShipper: @unchecked Sendable {
             cursor = batch.next
             saveCursor()
             shipped.store(cursor.seq, ordering: .relaxed)
-            backlog.set(Int64(durableSeq()) - Int64(cursor.seq))
+            refreshBacklog()
         }
+    }
+
+    /// `gateway_audit_spool_backlog`: durable records not yet accepted by the repository.
+    private func refreshBacklog() {
+        backlog.set(Int64(durableSeq()) - Int64(shipped.load(ordering: .relaxed)))
     }
 
     /// Posts the records until the repository accepts them all; false when stopped first.
@@ -184,8 +189,13 @@ public final class AuditShipper: @unchecked Sendable {
             result.withLock { if $0 == nil { $0 = outcome } }
             done.signal()
         }
-        if done.wait(timeout: .now() + configuration.requestTimeout) == .timedOut {
-            return .failure(GatewayError(status: 504, issueType: .timeout, "audit repository timed out"))
+        // Wait in short slices so that stop() is not held up by a repository that never answers.
+        let deadline = Date(timeIntervalSinceNow: configuration.requestTimeout)
+        while done.wait(timeout: .now() + 0.1) == .timedOut {
+            refreshBacklog()
+            if isStopping || Date() >= deadline {
+                return .failure(GatewayError(status: 504, issueType: .timeout, "audit repository timed out"))
+            }
         }
         return result.withLock { $0 } ?? .failure(GatewayError(status: 502, issueType: .exception, "no answer"))
     }
@@ -198,6 +208,7 @@ public final class AuditShipper: @unchecked Sendable {
 
     /// Sleeps up to `seconds`, waking early on `stop()`.
     private func pause(_ seconds: Double) {
+        refreshBacklog()
         condition.lock()
         if !stopping { _ = condition.wait(until: Date(timeIntervalSinceNow: seconds)) }
         condition.unlock()
