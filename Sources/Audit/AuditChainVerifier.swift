@@ -39,7 +39,9 @@ public struct VerificationReport: Sendable, Hashable, CustomStringConvertible {
         if let first = firstSeq, let last = lastSeq { text += ", seq \(first)...\(last)" }
         if let lastHash { text += ", last hash \(lastHash)" }
         if anchoredStart { text += "; chain starts after seq 1 (the first prev is taken on trust)" }
-        if !tailRepairs.isEmpty { text += "; tail repairs at seq " + tailRepairs.map(String.init).joined(separator: ",") }
+        if !tailRepairs.isEmpty {
+            text += "; tail repairs at seq " + tailRepairs.map(String.init).joined(separator: ",")
+        }
         return text
     }
 }

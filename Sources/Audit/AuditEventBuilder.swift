@@ -2,9 +2,9 @@
 // delete, operations ($pdmp-history), token issuance and refusal, and denials. The shapes themselves are in
 // AuditEventBuilder+Shapes.swift; this file holds the configuration and the pieces every shape shares.
 
-public import GatewayCore
 import FHIR
 import Foundation
+public import GatewayCore
 import GatewayCrypto
 
 /// Turns an `AuditInput` into a FHIR R4 AuditEvent (`JSONValue`), minimising PHI on the way.
@@ -81,7 +81,10 @@ public struct AuditEventBuilder: Sendable {
     var deviceReference: JSONValue {
         .obj([
             ("type", .str("Device")),
-            ("identifier", .obj([("system", .str(configuration.instanceSystem)), ("value", .str(configuration.instanceID))])),
+            (
+                "identifier",
+                .obj([("system", .str(configuration.instanceSystem)), ("value", .str(configuration.instanceID))])
+            ),
         ])
     }
 
@@ -190,7 +193,8 @@ public struct AuditEventBuilder: Sendable {
             what = .obj([("type", .str("Patient")), ("identifier", written)])
         }
         return .obj([
-            ("what", what), ("type", .coding(CodeSystem.entityType, "1")), ("role", .coding(CodeSystem.objectRole, "1")),
+            ("what", what), ("type", .coding(CodeSystem.entityType, "1")),
+            ("role", .coding(CodeSystem.objectRole, "1")),
         ])
     }
 

@@ -2,12 +2,12 @@
 // group commit (collect, write, fdatasync, then complete every record's callback), rotated by size and age
 // with the chain continuing across files, resumed at start-up with a torn tail sealed, failing closed.
 
-public import GatewayCore
 import Foundation
+public import GatewayCore
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Anything that durably records AuditEvents.

@@ -10,7 +10,7 @@ public import GatewayCore
 import GatewayCrypto
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A parsed, self-consistent audit record.
@@ -100,9 +100,11 @@ enum RecordCodec {
         guard self.hash(seq: seq, prev: prev, event: eventBytes) == hash else { return .failure(.hashMismatch) }
         var canonical = [UInt8]()
         appendLine(seq: seq, prev: prev, hash: hash, event: eventBytes, to: &canonical)
-        let same = canonical.count == line.count + 1 && canonical.withUnsafeBytes { a in
-            line.withUnsafeBytes { b in memcmp(a.baseAddress!, b.baseAddress!, b.count) == 0 }
-        }
+        let same =
+            canonical.count == line.count + 1
+            && canonical.withUnsafeBytes { a in
+                line.withUnsafeBytes { b in memcmp(a.baseAddress!, b.baseAddress!, b.count) == 0 }
+            }
         guard same else { return .failure(.notCanonical) }
         return .success(AuditRecord(seq: seq, prev: prev, hash: hash, event: event))
     }

@@ -3,8 +3,8 @@
 // (AuditEvent id = record hash, so redelivery overwrites instead of duplicating), retries with exponential
 // backoff and advances the cursor only after the repository accepted every entry. Appends never wait for it.
 
-public import GatewayCore
 import Foundation
+public import GatewayCore
 import Synchronization
 
 /// The repository's answer to one Bundle POST.

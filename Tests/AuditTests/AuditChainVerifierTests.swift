@@ -28,42 +28,55 @@ struct AuditChainVerifierTests {
     }
 
     static let tamperings: [Tampering] = [
-        Tampering(description: "a byte of an event changed", apply: { lines in
-            var lines = lines
-            lines[4] = lines[4].replacingOccurrences(of: "Patient/p5", with: "Patient/p6")
-            return lines
-        }, line: 5, reason: "hash does not match"),
-        Tampering(description: "insignificant whitespace added", apply: { lines in
-            var lines = lines
-            lines[6] = lines[6].replacingOccurrences(of: "\"outcome\":", with: "\"outcome\": ")
-            return lines
-        }, line: 7, reason: "canonical form"),
-        Tampering(description: "a record removed", apply: { lines in
-            var lines = lines
-            lines.remove(at: 3)
-            return lines
-        }, line: 4, reason: "seq out of order"),
-        Tampering(description: "two records swapped", apply: { lines in
-            var lines = lines
-            lines.swapAt(7, 8)
-            return lines
-        }, line: 8, reason: "seq out of order"),
-        Tampering(description: "a record rewritten with a fresh, self-consistent hash", apply: { lines in
-            var lines = lines
-            let record = try! JSONValue.parse(Array(lines[2].utf8))
-            let event = sampleEvent(999)
-            let prev = record["prev"]!.stringValue!
-            let hash = RecordCodec.hash(seq: 3, prev: prev, event: CanonicalJSON.serialize(event))
-            var bytes: [UInt8] = []
-            RecordCodec.appendLine(seq: 3, prev: prev, hash: hash, event: CanonicalJSON.serialize(event), to: &bytes)
-            lines[2] = String(decoding: bytes.dropLast(), as: UTF8.self)
-            return lines
-        }, line: 4, reason: "prev does not match"),
-        Tampering(description: "a line that is not JSON", apply: { lines in
-            var lines = lines
-            lines[9] = String(lines[9].dropLast(5))
-            return lines
-        }, line: 10, reason: "not valid JSON"),
+        Tampering(
+            description: "a byte of an event changed",
+            apply: { lines in
+                var lines = lines
+                lines[4] = lines[4].replacingOccurrences(of: "Patient/p5", with: "Patient/p6")
+                return lines
+            }, line: 5, reason: "hash does not match"),
+        Tampering(
+            description: "insignificant whitespace added",
+            apply: { lines in
+                var lines = lines
+                lines[6] = lines[6].replacingOccurrences(of: "\"outcome\":", with: "\"outcome\": ")
+                return lines
+            }, line: 7, reason: "canonical form"),
+        Tampering(
+            description: "a record removed",
+            apply: { lines in
+                var lines = lines
+                lines.remove(at: 3)
+                return lines
+            }, line: 4, reason: "seq out of order"),
+        Tampering(
+            description: "two records swapped",
+            apply: { lines in
+                var lines = lines
+                lines.swapAt(7, 8)
+                return lines
+            }, line: 8, reason: "seq out of order"),
+        Tampering(
+            description: "a record rewritten with a fresh, self-consistent hash",
+            apply: { lines in
+                var lines = lines
+                let record = try! JSONValue.parse(Array(lines[2].utf8))
+                let event = sampleEvent(999)
+                let prev = record["prev"]!.stringValue!
+                let hash = RecordCodec.hash(seq: 3, prev: prev, event: CanonicalJSON.serialize(event))
+                var bytes: [UInt8] = []
+                RecordCodec.appendLine(
+                    seq: 3, prev: prev, hash: hash, event: CanonicalJSON.serialize(event), to: &bytes)
+                lines[2] = String(decoding: bytes.dropLast(), as: UTF8.self)
+                return lines
+            }, line: 4, reason: "prev does not match"),
+        Tampering(
+            description: "a line that is not JSON",
+            apply: { lines in
+                var lines = lines
+                lines[9] = String(lines[9].dropLast(5))
+                return lines
+            }, line: 10, reason: "not valid JSON"),
     ]
 
     @Test("a tampered old record is named by file, line and seq", arguments: tamperings)

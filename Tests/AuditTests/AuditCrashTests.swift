@@ -46,8 +46,9 @@ struct AuditCrashTests {
             #expect(resumed.lastSeq >= acks.keys.max() ?? 0)
             let report = AuditChainVerifier.verify(files: dir.chainFiles())
             #expect(report.isValid, "round \(round): \(report)")
-            print("audit crash round \(round): \(acks.count) acks, resumed at seq \(resumed.lastSeq), torn tail: "
-                + (resumed.tornTail.map { "\($0.length) bytes sealed" } ?? "none"))
+            print(
+                "audit crash round \(round): \(acks.count) acks, resumed at seq \(resumed.lastSeq), torn tail: "
+                    + (resumed.tornTail.map { "\($0.length) bytes sealed" } ?? "none"))
         }
 
         var chain: [UInt64: String] = [:]

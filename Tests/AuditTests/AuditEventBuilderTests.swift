@@ -25,7 +25,8 @@ struct AuditEventBuilderTests {
             time: 1_736_935_200.123, outcome: outcome, outcomeDescription: description, subject: .fhir(interaction),
             request: AuditHTTPRequest(method: method, path: path, query: query, host: "gw.example.org"),
             client: Self.client, peerAddress: "203.0.113.7", requestID: "req-1", decision: decision,
-            tokenJTI: "7c1e3b0a", purposeOfUse: [AuditCoding(system: "http://terminology.hl7.org/CodeSystem/v3-ActReason", code: "TREAT")],
+            tokenJTI: "7c1e3b0a",
+            purposeOfUse: [AuditCoding(system: "http://terminology.hl7.org/CodeSystem/v3-ActReason", code: "TREAT")],
             responsePatients: responsePatients, resultReference: location)
     }
 
@@ -142,17 +143,26 @@ struct AuditEventBuilderTests {
     @Test(
         "create, update, patch and delete have the BALP subtype, action and agent types",
         arguments: [
-            WriteCase(kind: .create, method: "POST", subtype: "create", action: "C", clientType: "110153", serverType: "110152"),
-            WriteCase(kind: .update, method: "PUT", subtype: "update", action: "U", clientType: "110153", serverType: "110152"),
-            WriteCase(kind: .patch, method: "PATCH", subtype: "patch", action: "U", clientType: "110153", serverType: "110152"),
-            WriteCase(kind: .delete, method: "DELETE", subtype: "delete", action: "D", clientType: "110150", serverType: "custodian"),
+            WriteCase(
+                kind: .create, method: "POST", subtype: "create", action: "C", clientType: "110153",
+                serverType: "110152"),
+            WriteCase(
+                kind: .update, method: "PUT", subtype: "update", action: "U", clientType: "110153", serverType: "110152"
+            ),
+            WriteCase(
+                kind: .patch, method: "PATCH", subtype: "patch", action: "U", clientType: "110153", serverType: "110152"
+            ),
+            WriteCase(
+                kind: .delete, method: "DELETE", subtype: "delete", action: "D", clientType: "110150",
+                serverType: "custodian"),
         ])
     func writes(_ c: WriteCase) {
         let id = c.kind == .create ? nil : "md-1"
         var interaction = Interaction(kind: c.kind, method: c.method, resourceType: "MedicationDispense", id: id)
         interaction.patients = ["pat-1"]
         let location = c.kind == .create ? "MedicationDispense/new-1/_history/1" : nil
-        let event = builder.build(input(interaction, method: c.method, path: "/fhir/MedicationDispense", location: location))
+        let event = builder.build(
+            input(interaction, method: c.method, path: "/fhir/MedicationDispense", location: location))
         #expect(code(event["subtype"]?.arrayValue?.first) == c.subtype)
         #expect(event["action"]?.stringValue == c.action)
         #expect(agentTypes(event).prefix(2) == [c.clientType, c.serverType])
@@ -182,31 +192,35 @@ struct AuditEventBuilderTests {
                 responsePatients: [.id("pdmp-p-1"), .identifier(system: "urn:pdmp:id", value: "X-77")]))
 
         let subtypes = event["subtype"]?.arrayValue ?? []
-        #expect(subtypes.compactMap { code($0) } == [
-            "operation", "http://hl7.org/fhir/us/pdmp/OperationDefinition/pdmp-history",
-        ])
+        #expect(
+            subtypes.compactMap { code($0) } == [
+                "operation", "http://hl7.org/fhir/us/pdmp/OperationDefinition/pdmp-history",
+            ])
         #expect(subtypes.last?["system"]?.stringValue == "urn:ietf:rfc:3986")
         #expect(event["action"]?.stringValue == "E")
         let practitioner = try #require(event["agent"]?.arrayValue?.first { code($0["type"]) == "IRCP" })
         #expect(practitioner["who"]?["identifier"]?["system"]?.stringValue == "http://hl7.org/fhir/sid/us-npi")
         #expect(practitioner["who"]?["identifier"]?["value"]?.stringValue == "1234567893")
         #expect(practitioner["requestor"] == .bool(true))
-        #expect(decodedQuery(entities(event, role: "24").first) == "POST /fhir/$pdmp-history HTTP/1.1\r\n"
-            + "Host: gw.example.org\r\nX-Request-Id: req-1\r\n")
+        #expect(
+            decodedQuery(entities(event, role: "24").first) == "POST /fhir/$pdmp-history HTTP/1.1\r\n"
+                + "Host: gw.example.org\r\nX-Request-Id: req-1\r\n")
 
         // Patients: the hashed request identifier (never the SSN), then the response's.
         let patients = entities(event, role: "1").map { $0["what"]! }
         #expect(patients.count == 3)
         #expect(patients[0]["identifier"]?["system"]?.stringValue == "urn:state:dl")
-        let expectedDL = "hmac-sha256:k1:" + Digest.hex(HMAC.sha256(key: Self.key, data: Array("urn:state:dl|D1234567".utf8)))
+        let expectedDL =
+            "hmac-sha256:k1:" + Digest.hex(HMAC.sha256(key: Self.key, data: Array("urn:state:dl|D1234567".utf8)))
         #expect(patients[0]["identifier"]?["value"]?.stringValue == expectedDL)
         #expect(patients[1]["reference"]?.stringValue == "Patient/pdmp-p-1")
         #expect(patients[2]["identifier"]?["value"]?.stringValue?.hasPrefix("hmac-sha256:k1:") == true)
 
         let all = text(event)
-        for secret in ["Zzyzxfamily", "Quixotegiven", "1971-02-03", "123-45-6789", "us-ssn", "D1234567", "X-77",
-            "Practitionername", "AB1234563"]
-        {
+        for secret in [
+            "Zzyzxfamily", "Quixotegiven", "1971-02-03", "123-45-6789", "us-ssn", "D1234567", "X-77",
+            "Practitionername", "AB1234563",
+        ] {
             #expect(!all.contains(secret), "\(secret) leaked into the audit event")
         }
     }
@@ -231,7 +245,9 @@ struct AuditEventBuilderTests {
         #expect(code(event["source"]?["type"]?.arrayValue?.first) == "6")
         let rule = try #require(entities(event, role: "13").first)
         #expect(rule["what"]?["identifier"]?["value"]?.stringValue == "only-own-patients")
-        let details = (rule["detail"]?.arrayValue ?? []).map { ($0["type"]!.stringValue!, $0["valueString"]!.stringValue!) }
+        let details = (rule["detail"]?.arrayValue ?? []).map {
+            ($0["type"]!.stringValue!, $0["valueString"]!.stringValue!)
+        }
         #expect(details.map(\.0) == ["decision", "reason"])
         #expect(details.map(\.1) == ["deny", "patient not in panel"])
         #expect(entities(event, role: "24").count == 1)
@@ -251,7 +267,8 @@ struct AuditEventBuilderTests {
         #expect(event["meta"] == nil)
     }
 
-    func tokenInput(_ outcome: AuditInput.Outcome, _ token: AuditTokenRequest, description: String? = nil) -> AuditInput {
+    func tokenInput(_ outcome: AuditInput.Outcome, _ token: AuditTokenRequest, description: String? = nil) -> AuditInput
+    {
         AuditInput(
             time: 1_736_935_199, outcome: outcome, outcomeDescription: description, subject: .tokenRequest(token),
             request: AuditHTTPRequest(method: "POST", path: "/auth/token", host: "gw.example.org"),
@@ -272,12 +289,14 @@ struct AuditEventBuilderTests {
         #expect(event["action"]?.stringValue == "E")
         #expect(event["outcome"]?.stringValue == "0")
         #expect(agentTypes(event) == ["110150", "AuthzOauthService"])
-        #expect(event["agent"]?.arrayValue?[1]["network"]?["address"]?.stringValue == "https://gw.example.org/auth/token")
+        #expect(
+            event["agent"]?.arrayValue?[1]["network"]?["address"]?.stringValue == "https://gw.example.org/auth/token")
         let request = try #require(decodedQuery(entities(event, role: "24").first))
         #expect(request.hasPrefix("POST /auth/token HTTP/1.1\r\nHost: gw.example.org\r\n"))
-        #expect(request.hasSuffix(
-            "\r\n\r\ngrant_type=client_credentials&scope=system%2FMedicationDispense.rs&client_assertion_type="
-                + "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=[REDACTED]"))
+        #expect(
+            request.hasSuffix(
+                "\r\n\r\ngrant_type=client_credentials&scope=system%2FMedicationDispense.rs&client_assertion_type="
+                    + "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=[REDACTED]"))
         let response = try #require(entities(event, role: "13").first)
         #expect(response["what"]?["identifier"]?["value"]?.stringValue == "urn:ietf:params:oauth:jti:t-9")
         let details = (response["detail"]?.arrayValue ?? []).compactMap { $0["type"]?.stringValue }
@@ -286,7 +305,8 @@ struct AuditEventBuilderTests {
 
     @Test("a refused token request has outcome 4, the error, and no token-response entity")
     func tokenRefused() throws {
-        let token = AuditTokenRequest(grantType: "client_credentials", requestedScope: "system/*.rs", assertionJTI: "a-1")
+        let token = AuditTokenRequest(
+            grantType: "client_credentials", requestedScope: "system/*.rs", assertionJTI: "a-1")
         let event = builder.build(tokenInput(.denied(status: 400), token, description: "invalid_client: jti replay"))
         #expect(code(event["type"]) == "110114")
         #expect(event["outcome"]?.stringValue == "4")
@@ -300,7 +320,9 @@ struct AuditEventBuilderTests {
     func ssnInQuery() throws {
         let search = Interaction(kind: .searchType, method: "GET", resourceType: "Patient")
         let event = builder.build(
-            input(search, path: "/fhir/Patient", query: "identifier=http%3A%2F%2Fhl7.org%2Ffhir%2Fsid%2Fus-ssn%7C123456789&_count=5"))
+            input(
+                search, path: "/fhir/Patient",
+                query: "identifier=http%3A%2F%2Fhl7.org%2Ffhir%2Fsid%2Fus-ssn%7C123456789&_count=5"))
         let query = try #require(decodedQuery(entities(event, role: "24").first))
         #expect(query.hasPrefix("GET /fhir/Patient?identifier=[REDACTED]&_count=5 HTTP/1.1"))
         #expect(!text(event).contains("123456789"))

@@ -36,7 +36,8 @@ final class FakeRepository: AuditTransport {
             switch failure {
             case .transportError: completion(.failure(GatewayError(status: 502, issueType: .exception, "refused")))
             case .http503: completion(.success(AuditTransportResponse(status: 503, body: [])))
-            case .entryRejected: completion(.success(Self.batchResponse(ids.indices.map { $0 == 0 ? "500" : "201 Created" })))
+            case .entryRejected:
+                completion(.success(Self.batchResponse(ids.indices.map { $0 == 0 ? "500" : "201 Created" })))
             case .neverAnswers: break
             case nil: completion(.success(Self.batchResponse(ids.map { _ in "201 Created" })))
             }
@@ -63,7 +64,8 @@ struct AuditShipperTests {
 
         let repository = FakeRepository(failures: [.transportError, .http503, .entryRejected])
         let shipper = AuditShipper(
-            sink: sink, transport: repository, batchSize: 100, initialBackoff: 0.01, maxBackoff: 0.05, metrics: registry)
+            sink: sink, transport: repository, batchSize: 100, initialBackoff: 0.01, maxBackoff: 0.05, metrics: registry
+        )
         shipper.start()
         #expect(eventually { shipper.shippedSeq == 250 })
         shipper.stop()
@@ -103,7 +105,8 @@ struct AuditShipperTests {
     func shipsAcrossFiles() throws {
         let dir = TempDirectory()
         defer { dir.remove() }
-        let sink = AuditFileSink(configuration: sinkConfiguration(dir.path, maxFileBytes: 3000), metrics: MetricsRegistry())
+        let sink = AuditFileSink(
+            configuration: sinkConfiguration(dir.path, maxFileBytes: 3000), metrics: MetricsRegistry())
         let receipts = (1...40).compactMap { sink.appendAndWait(sampleEvent($0, padding: 300)).value }
         #expect(dir.chainFiles().count > 5)
         let repository = FakeRepository()

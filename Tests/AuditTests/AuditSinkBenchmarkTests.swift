@@ -31,7 +31,8 @@ struct AuditSinkBenchmarkTests {
 
     /// Runs `total` appends from `producers` threads and returns the seconds until every one is durable.
     static func run(
-        _ sink: AuditFileSink, total: Int, producers: Int, append: @escaping @Sendable (Int, @escaping @Sendable () -> Void) -> Void
+        _ sink: AuditFileSink, total: Int, producers: Int,
+        append: @escaping @Sendable (Int, @escaping @Sendable () -> Void) -> Void
     ) -> Double {
         let group = DispatchGroup()
         for _ in 0..<total { group.enter() }
