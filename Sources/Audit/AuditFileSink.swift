@@ -23,6 +23,12 @@ public struct AuditReceipt: Sendable, Hashable {
     public var hash: String
     /// The file name (inside the audit directory) that holds the record.
     public var file: String
+
+    public init(seq: UInt64, hash: String, file: String) {
+        self.seq = seq
+        self.hash = hash
+        self.file = file
+    }
 }
 
 /// What start-up found in the audit directory.
