@@ -275,7 +275,7 @@ public struct AuditEventBuilder: Sendable {
 
     /// `hmac-sha256:<keyID>:<hex>` of `system|value` under the configured key.
     public func hashedIdentifier(system: String, value: String) -> String {
-        let mac = HMAC.sha256(key: configuration.identifierHashKey, data: Array("\(system)|\(value)".utf8))
+        let mac = HMAC.sha256(key: configuration.identifierHashKey, message: Array("\(system)|\(value)".utf8))
         return "hmac-sha256:\(configuration.identifierHashKeyID):" + Digest.hex(mac)
     }
 

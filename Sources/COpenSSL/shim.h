@@ -45,6 +45,7 @@ static const uint64_t COpenSSL_OP_NO_COMPRESSION = SSL_OP_NO_COMPRESSION;
 static const uint64_t COpenSSL_OP_CIPHER_SERVER_PREFERENCE = SSL_OP_CIPHER_SERVER_PREFERENCE;
 static const uint64_t COpenSSL_OP_NO_TICKET = SSL_OP_NO_TICKET;
 static const uint64_t COpenSSL_OP_ALL = SSL_OP_ALL;
+static const unsigned long COpenSSL_XN_FLAG_RFC2253 = XN_FLAG_RFC2253;
 
 // Parameter names must outlive OSSL_PARAM_BLD_to_param (pitfall 3): static pointers, never Swift strings.
 static const char *const COpenSSL_PARAM_RSA_N = OSSL_PKEY_PARAM_RSA_N;

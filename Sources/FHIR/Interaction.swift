@@ -1,5 +1,6 @@
 // The FHIR meaning of a request (ARCHITECTURE §1 step 2). The classifier builds it from method, canonical
 // path, query and body; scopes, policy and audit read it. Kinds follow FHIR R4 http.html.
+public import GatewayCore
 
 /// What kind of RESTful interaction a request is.
 public enum InteractionKind: String, Sendable, Hashable, CaseIterable {
@@ -72,6 +73,8 @@ public struct PDMPHistoryRequest: Sendable, Hashable {
     /// True when the request is for an animal (veterinary request; `animal-owner` parameter present).
     public var hasAnimalOwner: Bool
     public var preStage: Bool
+    /// The `pre-stage-retrieval-key` of a follow-up call, if given.
+    public var preStageRetrievalKey: String? = nil
 
     public init(
         patientFamily: String? = nil, patientGiven: [String] = [], patientBirthDate: String? = nil,
@@ -119,6 +122,16 @@ public struct Interaction: Sendable, Hashable {
     public var pdmpHistory: PDMPHistoryRequest?
     /// For batch/transaction bundles: one child interaction per entry, in order.
     public var entries: [Interaction]
+    /// For a child of a batch/transaction: its position in the posted Bundle's `entry` array.
+    public var entryIndex: Int? = nil
+    /// For a batch: entries refused at classification (each answered with its own error response; the
+    /// others proceed). Always empty for a transaction, which is refused as a whole instead.
+    public var rejectedEntries: [RejectedEntry] = []
+    /// For a conditional create: the `If-None-Exist` criteria, parsed like a search on the type (FHIR-19).
+    public var ifNoneExist: [SearchParameter]? = nil
+    /// The request body as the gateway parsed and checked it (writes, operations, batch entries), so that
+    /// what is forwarded is exactly what was checked.
+    public var resource: JSONValue? = nil
 
     public init(
         kind: InteractionKind, method: String, resourceType: String? = nil, id: String? = nil,
@@ -143,4 +156,16 @@ public struct Interaction: Sendable, Hashable {
 
     /// True when the request names exactly one patient.
     public var namesExactlyOnePatient: Bool { patients.count == 1 }
+}
+
+/// A batch entry the classifier refused.
+public struct RejectedEntry: Sendable, Hashable {
+    /// The position in the posted Bundle's `entry` array.
+    public var index: Int
+    public var error: FHIRRequestError
+
+    public init(index: Int, error: FHIRRequestError) {
+        self.index = index
+        self.error = error
+    }
 }

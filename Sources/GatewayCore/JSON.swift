@@ -73,6 +73,11 @@ public struct JSONObject: Sendable, Hashable {
         self.members = members.map { (key: $0.0, value: $0.1) }
     }
 
+    /// Creates an object from labelled members.
+    public init(members: [(key: String, value: JSONValue)]) {
+        self.members = members
+    }
+
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
         lhs.members.elementsEqual(rhs.members) { $0.key == $1.key && $0.value == $1.value }
     }

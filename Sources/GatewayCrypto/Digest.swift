@@ -48,13 +48,13 @@ public enum Digest {
 /// Keyed-hash message authentication (RFC 2104) computed by OpenSSL.
 public enum HMAC {
     /// Returns HMAC-SHA-256 (32 bytes) of `data` under `key`.
-    public static func sha256(key: [UInt8], data: [UInt8]) -> [UInt8] { mac(key, data, EVP_sha256(), 32) }
+    public static func sha256(key: [UInt8], message data: [UInt8]) -> [UInt8] { mac(key, data, EVP_sha256(), 32) }
 
     /// Returns HMAC-SHA-384 (48 bytes) of `data` under `key`.
-    public static func sha384(key: [UInt8], data: [UInt8]) -> [UInt8] { mac(key, data, EVP_sha384(), 48) }
+    public static func sha384(key: [UInt8], message data: [UInt8]) -> [UInt8] { mac(key, data, EVP_sha384(), 48) }
 
     /// Returns HMAC-SHA-512 (64 bytes) of `data` under `key`.
-    public static func sha512(key: [UInt8], data: [UInt8]) -> [UInt8] { mac(key, data, EVP_sha512(), 64) }
+    public static func sha512(key: [UInt8], message data: [UInt8]) -> [UInt8] { mac(key, data, EVP_sha512(), 64) }
 
     private static func mac(_ key: [UInt8], _ data: [UInt8], _ md: OpaquePointer?, _ length: Int) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: length)

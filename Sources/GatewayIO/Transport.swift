@@ -26,7 +26,8 @@ public struct TLSConnectionInfo: Sendable, Equatable {
     public var alpn: String?
     /// The SNI host name the client sent, if any.
     public var serverName: String?
-    /// The verified client certificate's subject (mTLS), if one was presented and verified.
+    /// The verified peer certificate's subject (RFC 2253): the client's (mTLS) on a server connection,
+    /// the server's on a client connection; nil when none was presented or it was not verified.
     public var peerSubject: String?
 
     public init(protocolVersion: String, alpn: String?, serverName: String?, peerSubject: String?) {
@@ -41,9 +42,11 @@ public struct TLSConnectionInfo: Sendable, Equatable {
 public protocol ByteStreamDelegate: AnyObject {
     /// Bytes arrived (already decrypted for TLS). The buffer is only valid during the call.
     func streamDidRead(_ stream: any ByteStream, bytes: UnsafeRawBufferPointer)
-    /// The peer closed its side, or the stream failed. Called once; the stream is unusable afterwards.
+    /// The peer closed its side, the stream failed, or a local `close()`/`abort()` finished. Called once;
+    /// the stream is unusable afterwards and drops its reference to the delegate.
     func streamDidClose(_ stream: any ByteStream, error: (any Error)?)
-    /// All previously queued writes have been handed to the kernel; producers may resume.
+    /// All previously queued writes have been handed to the kernel; producers may resume. Sent only when
+    /// `pendingWriteBytes` returns to zero after having been above it.
     func streamDidDrain(_ stream: any ByteStream)
 }
 
@@ -59,6 +62,9 @@ public protocol ByteStream: AnyObject {
 
     /// Queues bytes for writing. Never blocks.
     func write(_ bytes: [UInt8])
+    /// Queues a copy of `bytes` for writing; lets callers write from their own buffers without building an
+    /// array. Never blocks; `bytes` may be reused as soon as the call returns.
+    func write(contentsOf bytes: UnsafeRawBufferPointer)
     /// Stops delivering `streamDidRead` until `resumeReading()` (backpressure).
     func pauseReading()
     func resumeReading()
@@ -66,4 +72,11 @@ public protocol ByteStream: AnyObject {
     func close()
     /// Closes immediately, dropping queued writes.
     func abort()
+}
+
+extension ByteStream {
+    /// Default for streams that only implement the array form.
+    public func write(contentsOf bytes: UnsafeRawBufferPointer) {
+        write(Array(bytes))
+    }
 }

@@ -159,6 +159,8 @@ public struct LimitsConfig: Sendable {
     public var idleTimeoutMs: UInt64
     /// Most concurrent connections. Default 10,000.
     public var maxConnections: Int
+    /// Token requests accepted per client address per minute (counted on the socket peer). Default 600.
+    public var tokenRequestsPerMinute: Int
 }
 
 public struct LoggingConfig: Sendable {

@@ -1,0 +1,204 @@
+// Which patients a resource belongs to, following the R4 Patient CompartmentDefinition (SPEC-DIGEST §3).
+// A resource is in Patient X's compartment when any of its compartment parameters refers to Patient X
+// (§3.1: OR across parameters). The gateway is stricter when it releases data: see `ResponseInspector`.
+public import GatewayCore
+
+/// One compartment parameter of a resource type (a row of SPEC-DIGEST §3.3).
+public struct CompartmentParameter: Sendable, Hashable {
+    /// The search parameter name, e.g. `subject`.
+    public var name: String
+    /// Element paths below the resource, e.g. `[["performer", "actor"]]`.
+    public var paths: [[String]]
+    /// The SearchParameter target types; nil means any type.
+    public var targets: Set<String>?
+
+    /// True when a bare id (`subject=123`) can only mean a Patient (or a Group): targets ⊆ {Patient, Group}.
+    public var bareIdIsPatient: Bool {
+        guard let targets else { return false }
+        return targets.isSubset(of: ["Patient", "Group"])
+    }
+}
+
+/// What a resource says about its patients.
+public struct CompartmentMembership: Sendable, Hashable {
+    /// Ids of every Patient the compartment parameters reference literally.
+    public var patients: Set<String>
+    /// References in compartment elements that might name a patient but cannot be resolved to a Patient id:
+    /// identifier-only references, contained Patients, `urn:uuid:` and foreign absolute URLs (FHIR-16).
+    public var unresolved: Int
+}
+
+/// The R4 Patient compartment table and reference extraction.
+public enum PatientCompartment {
+    /// Compartment parameters per resource type, parsed once from `tableText`.
+    static let table: [String: [CompartmentParameter]] = parseTable()
+
+    /// The distinct element paths of each member type's compartment parameters.
+    static let uniquePaths: [String: [[String]]] = table.mapValues { parameters in
+        var seen: Set<[String]> = []
+        return parameters.flatMap(\.paths).filter { seen.insert($0).inserted }
+    }
+
+    /// The compartment parameter names of `type`, in table order; empty when the type is in no patient
+    /// compartment (Medication, Practitioner, Organization, Location, ...).
+    public static func parameters(for type: String) -> [String] {
+        table[type]?.map(\.name) ?? []
+    }
+
+    /// The compartment parameter `name` of `type`, if it is one.
+    public static func parameter(_ name: String, of type: String) -> CompartmentParameter? {
+        table[type]?.first { $0.name == name }
+    }
+
+    /// True when resources of `type` can be in a patient compartment (Patient itself included).
+    public static func isMember(_ type: String) -> Bool { table[type] != nil }
+
+    /// Every type that can be in a patient compartment (the types `Patient/{id}/*` can return).
+    public static var memberTypes: Set<String> { Set(table.keys) }
+
+    /// The ids of the Patients a resource's compartment parameters reference; for a Patient, its own id plus
+    /// its `link.other` Patients. Nil when the resource's type is outside every patient compartment.
+    ///
+    /// - Parameter bases: absolute base URLs (e.g. the upstream and public FHIR bases) whose references count
+    ///   as local; any other absolute reference is unresolved.
+    public static func patients(in resource: JSONValue, bases: [String] = []) -> Set<String>? {
+        membership(of: resource, bases: bases)?.patients
+    }
+
+    /// Like `patients(in:bases:)`, but also counts references that cannot be resolved to a Patient id.
+    public static func membership(of resource: JSONValue, bases: [String] = []) -> CompartmentMembership? {
+        membership(of: resource, bases: bases, aliases: [:])
+    }
+
+    /// `membership(of:bases:)`, where `aliases` maps reference strings that the response itself defines
+    /// (e.g. a collection Bundle's `urn:uuid:` fullUrls of its Patients) to Patient ids.
+    static func membership(of resource: JSONValue, bases: [String], aliases: [String: String])
+        -> CompartmentMembership?
+    {
+        guard case .object(let object) = resource, let type = object["resourceType"]?.stringValue,
+            table[type] != nil
+        else { return nil }
+        var result = CompartmentMembership(patients: [], unresolved: 0)
+        if type == "Patient", let id = object["id"]?.stringValue {
+            result.patients.insert(id)
+        }
+        // Several parameters share a path (MedicationDispense `subject` and `patient`): walk each path once.
+        for path in uniquePaths[type] ?? [] {
+            forEachValue(at: path[...], in: resource) { reference in
+                collect(reference, from: object, bases: bases, aliases: aliases, into: &result)
+            }
+        }
+        return result
+    }
+
+    // Applies `body` to every value reached by `path`, flattening arrays at each step (FHIRPath semantics).
+    static func forEachValue(at path: ArraySlice<String>, in value: JSONValue, _ body: (JSONValue) -> Void) {
+        if case .array(let items) = value {
+            for item in items { forEachValue(at: path, in: item, body) }
+            return
+        }
+        guard let first = path.first else {
+            body(value)
+            return
+        }
+        guard case .object(let object) = value, let child = object[first] else { return }
+        forEachValue(at: path.dropFirst(), in: child, body)
+    }
+
+    // Classifies one Reference element.
+    private static func collect(
+        _ reference: JSONValue, from resource: JSONObject, bases: [String], aliases: [String: String],
+        into result: inout CompartmentMembership
+    ) {
+        guard case .object(let element) = reference else { return }
+        let declaredType = element["type"]?.stringValue
+        guard let literal = element["reference"]?.stringValue else {
+            // Identifier-only (logical) reference: a patient unless the element says it is another type.
+            if declaredType == nil || declaredType == "Patient" { result.unresolved += 1 }
+            return
+        }
+        if let id = aliases[literal] {
+            result.patients.insert(id)
+            return
+        }
+        switch FHIRReference.parse(literal, bases: bases) {
+        case .resource(let type, let id):
+            if type == "Patient" { result.patients.insert(id) }
+        case .contained(let id):
+            // A contained Patient does not create a compartment (§3.1), and it hides who the patient is.
+            if containedType(id, in: resource) == "Patient" { result.unresolved += 1 }
+        case .unresolvable:
+            if declaredType == nil || declaredType == "Patient" { result.unresolved += 1 }
+        }
+    }
+
+    private static func containedType(_ id: String, in resource: JSONObject) -> String? {
+        guard case .array(let contained) = resource["contained"] else { return nil }
+        for item in contained where item["id"]?.stringValue == id {
+            return item["resourceType"]?.stringValue
+        }
+        return nil
+    }
+
+    private static func parseTable() -> [String: [CompartmentParameter]] {
+        var table: [String: [CompartmentParameter]] = [:]
+        for line in tableText.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count == 4 else { continue }
+            let paths = fields[2].split(separator: "|").map { $0.split(separator: ".").map(String.init) }
+            let targets: Set<String>? = fields[3] == "*" ? nil : Set(fields[3].split(separator: ",").map(String.init))
+            let parameter = CompartmentParameter(name: String(fields[1]), paths: paths, targets: targets)
+            table[String(fields[0]), default: []].append(parameter)
+        }
+        // Patient/[id] is the focus of its own compartment (SPEC-DIGEST §3.2); R4 lists only `link`.
+        return table
+    }
+}
+
+/// A literal FHIR reference, resolved as far as the gateway can without fetching anything.
+public enum FHIRReference: Sendable, Hashable {
+    /// `Type/id`, `Type/id/_history/v`, or an absolute URL under a known base.
+    case resource(type: String, id: String)
+    /// `#id`: a contained resource.
+    case contained(String)
+    /// `urn:uuid:`, a foreign absolute URL, or anything malformed.
+    case unresolvable
+
+    /// Resolves `reference` against the known absolute `bases` (given without a trailing slash).
+    public static func parse(_ reference: String, bases: [String] = []) -> FHIRReference {
+        if reference.hasPrefix("#") {
+            let id = String(reference.dropFirst())
+            return FHIRSyntax.isValidID(id) ? .contained(id) : .unresolvable
+        }
+        if reference.contains("://") {
+            for base in bases where reference.hasPrefix(base + "/") {
+                return parseRelative(reference.dropFirst(base.count + 1))
+            }
+            return .unresolvable
+        }
+        return parseRelative(Substring(reference))
+    }
+
+    private static func parseRelative(_ text: Substring) -> FHIRReference {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        let shapeOK = parts.count == 2 || (parts.count == 4 && parts[2] == "_history" && FHIRSyntax.isValidID(parts[3]))
+        guard shapeOK, ResourceTypes.isKnown(String(parts[0])), FHIRSyntax.isValidID(parts[1]) else {
+            return .unresolvable
+        }
+        return .resource(type: String(parts[0]), id: String(parts[1]))
+    }
+}
+
+/// Lexical rules of FHIR R4 (datatypes.html).
+public enum FHIRSyntax {
+    /// FHIR `id`: `[A-Za-z0-9\-\.]{1,64}`.
+    public static func isValidID(_ id: some StringProtocol) -> Bool {
+        let bytes = id.utf8
+        // `.` and `..` match the R4 pattern but are dot-segments in every URL (RFC 3986 §5.2.4).
+        guard !bytes.isEmpty, bytes.count <= 64, !bytes.allSatisfy({ $0 == 0x2E }) else { return false }
+        return bytes.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) || byte == 0x2D
+                || byte == 0x2E
+        }
+    }
+}

@@ -1,0 +1,212 @@
+// Bundles and `$pdmp-history` results: per-entry release decisions, the withheld notice, `total` removal,
+// link and fullUrl rewriting (issue #5 items 4, 6, 7).
+public import GatewayCore
+
+extension ResponseInspector.Context {
+    /// Filters a searchset, history or batch/transaction-response Bundle.
+    mutating func inspectBundle(_ bundle: JSONObject, interaction: Interaction) -> JSONValue? {
+        let type = bundle["type"]?.stringValue ?? ""
+        var entries = filterEntries(bundle["entry"]?.arrayValue ?? [], bundleType: type)
+        // FHIR-10 (e), pinned: an instance history with a version from another compartment is denied whole.
+        if interaction.kind == .historyInstance && withheld > 0 {
+            denial = .accessDenied
+            return nil
+        }
+        var result = bundle
+        if withheld > 0 {
+            // The client learns that something was withheld, never what (R4 search.html §3.1.1.4 "outcome").
+            result = result.removing("total")
+            var notice: [(String, JSONValue)] = [("resource", withheldNotice())]
+            if type == "searchset" {
+                notice.append(("search", .object(JSONObject.make([("mode", .string("outcome"))]))))
+            }
+            entries.append(.object(JSONObject.make(notice)))
+        }
+        if bundle["entry"] != nil || !entries.isEmpty { result = result.setting("entry", .array(entries)) }
+        return .object(rewritingLinks(result))
+    }
+
+    func withheldNotice() -> JSONValue {
+        ResponseInspector.withheldNotice(count: withheld)
+    }
+
+    /// Decides every entry, then releases master data referenced by released resources (transitively).
+    mutating func filterEntries(_ entries: [JSONValue], bundleType: String) -> [JSONValue] {
+        var decisions: [Class?] = entries.map { entry in entry["resource"].map { classify($0) } }
+        var referenced: Set<String> = []
+        for (index, entry) in entries.enumerated() where decisions[index] == .release {
+            collectReferences(entry["resource"], into: &referenced)
+        }
+        var changed = true
+        while changed {
+            changed = false
+            for (index, entry) in entries.enumerated() where decisions[index] == .master {
+                guard isReferenced(entry, by: referenced) else { continue }
+                decisions[index] = .release
+                collectReferences(entry["resource"], into: &referenced)
+                changed = true
+            }
+        }
+        var output: [JSONValue] = []
+        output.reserveCapacity(entries.count)
+        let isResponse = bundleType == "batch-response" || bundleType == "transaction-response"
+        for (index, entry) in entries.enumerated() {
+            if allowed == nil || decisions[index] == .release || (decisions[index] == nil && isResponse) {
+                output.append(rewritingEntry(entry))
+            } else {
+                withheld += 1
+                // A batch response keeps its shape: the entry becomes a 403 like a denied request.
+                if isResponse { output.append(ResponseInspector.deniedResponseEntry) }
+            }
+        }
+        return output
+    }
+
+    private func isReferenced(_ entry: JSONValue, by referenced: Set<String>) -> Bool {
+        if let type = entry["resource"]?["resourceType"]?.stringValue, let id = entry["resource"]?["id"]?.stringValue,
+            referenced.contains(type + "/" + id)
+        {
+            return true
+        }
+        return entry["fullUrl"]?.stringValue.map(referenced.contains) ?? false
+    }
+
+    /// Every `reference` string in a resource, as written and as `Type/id` when it resolves.
+    func collectReferences(_ value: JSONValue?, into references: inout Set<String>) {
+        switch value {
+        case .object(let object)?:
+            for member in object.members {
+                if member.key == "reference", case .string(let literal) = member.value {
+                    references.insert(literal)
+                    if case .resource(let type, let id) = FHIRReference.parse(literal, bases: bases) {
+                        references.insert(type + "/" + id)
+                    }
+                } else {
+                    collectReferences(member.value, into: &references)
+                }
+            }
+        case .array(let items)?:
+            for item in items { collectReferences(item, into: &references) }
+        default:
+            return
+        }
+    }
+
+    // MARK: URLs
+
+    func rewritingEntry(_ entry: JSONValue) -> JSONValue {
+        guard case .object(var object) = entry else { return entry }
+        if let fullUrl = object["fullUrl"]?.stringValue {
+            object = rewriter.rewrite(fullUrl).map { object.setting("fullUrl", .string($0)) } ?? object.removing("fullUrl")
+        }
+        if case .object(let response) = object["response"], let location = response["location"]?.stringValue {
+            let rewritten = rewriter.rewrite(location).map { response.setting("location", .string($0)) }
+            object = object.setting("response", .object(rewritten ?? response.removing("location")))
+        }
+        return .object(object)
+    }
+
+    /// `Bundle.link[].url` under the public base; links elsewhere are dropped. Paging links are not trusted:
+    /// the next page is a new request, classified and checked like any other.
+    func rewritingLinks(_ bundle: JSONObject) -> JSONObject {
+        guard case .array(let links) = bundle["link"] else { return bundle }
+        let kept = links.compactMap { link -> JSONValue? in
+            guard case .object(let object) = link, let url = object["url"]?.stringValue,
+                let rewritten = rewriter.rewrite(url)
+            else { return nil }
+            return .object(object.setting("url", .string(rewritten)))
+        }
+        return bundle.setting("link", .array(kept))
+    }
+}
+
+// MARK: - $pdmp-history and $process-message results
+
+extension ResponseInspector.Context {
+    /// A `pdmp-parameters-response`: the history Bundle is checked so that every clinical resource references
+    /// one of the Patients in it (SPEC-DIGEST §4.3), and, for a restricted token, an allowed one.
+    mutating func inspectPDMPParameters(_ parameters: JSONObject) -> JSONValue? {
+        var items = parameters["parameter"]?.arrayValue ?? []
+        for index in items.indices where items[index]["name"]?.stringValue == "pdmp-history-data" {
+            guard case .object(let item) = items[index], case .object(let bundle) = item["resource"] else {
+                denial = ResponseInspector.uninspectable
+                return nil
+            }
+            items[index] = .object(item.setting("resource", inspectPDMPBundle(bundle)))
+        }
+        if withheld > 0 { items = addingWithheldOutcome(to: items) }
+        return .object(parameters.setting("parameter", .array(items)))
+    }
+
+    private mutating func inspectPDMPBundle(_ bundle: JSONObject) -> JSONValue {
+        let entries = bundle["entry"]?.arrayValue ?? []
+        var patients: Set<String> = []
+        var aliases: [String: String] = [:]
+        for entry in entries where entry["resource"]?["resourceType"]?.stringValue == "Patient" {
+            guard let id = entry["resource"]?["id"]?.stringValue else { continue }
+            patients.insert(id)
+            if let fullUrl = entry["fullUrl"]?.stringValue { aliases[fullUrl] = id }
+        }
+        let outer = allowed
+        allowed = outer.map { $0.intersection(patients) } ?? patients
+        self.aliases = aliases
+        let filtered = filterEntries(entries, bundleType: bundle["type"]?.stringValue ?? "")
+        allowed = outer
+        self.aliases = [:]
+        return .object(rewritingLinks(bundle.setting("entry", .array(filtered))))
+    }
+
+    // Adds the withheld notice to the `outcome` parameter (0..1), creating it when absent.
+    private func addingWithheldOutcome(to items: [JSONValue]) -> [JSONValue] {
+        var items = items
+        let notice = withheldNotice()
+        if let index = items.firstIndex(where: { $0["name"]?.stringValue == "outcome" }),
+            case .object(let item) = items[index], case .object(let outcome) = item["resource"],
+            case .array(let issues) = outcome["issue"], let extra = notice["issue"]?.arrayValue
+        {
+            let merged = outcome.setting("issue", .array(issues + extra))
+            items[index] = .object(item.setting("resource", .object(merged)))
+            return items
+        }
+        items.append(.object(JSONObject.make([("name", .string("outcome")), ("resource", notice)])))
+        return items
+    }
+
+    /// A `$process-message` response: a message Bundle whose Parameters entries are PDMP responses.
+    mutating func inspectMessage(_ bundle: JSONObject) -> JSONValue? {
+        var entries = bundle["entry"]?.arrayValue ?? []
+        for index in entries.indices {
+            guard case .object(let entry) = entries[index], case .object(let resource) = entry["resource"] else {
+                continue
+            }
+            switch resource["resourceType"]?.stringValue {
+            case "Parameters":
+                guard let checked = inspectPDMPParameters(resource) else { return nil }
+                entries[index] = rewritingEntry(.object(entry.setting("resource", checked)))
+            case "MessageHeader", "OperationOutcome":
+                entries[index] = rewritingEntry(entries[index])
+            default:
+                // Anything else in a response message is outside the PDMP response profile.
+                withheld += 1
+                entries[index] = .null
+            }
+        }
+        return .object(rewritingLinks(bundle.setting("entry", .array(entries.filter { $0 != .null }))))
+    }
+}
+
+extension ResponseInspector {
+    /// The OperationOutcome telling the client that `count` entries were withheld (no detail of which).
+    public static func withheldNotice(count: Int) -> JSONValue {
+        OperationOutcome.value(severity: .warning, code: .suppressed,
+            diagnostics: "\(count) result(s) were withheld because they are outside the authorized patient context")
+    }
+
+    static let deniedResponseEntry: JSONValue = .object(JSONObject.make([
+        ("response", .object(JSONObject.make([
+            ("status", .string("403 Forbidden")),
+            ("outcome", OperationOutcome.value(severity: .error, code: .forbidden,
+                diagnostics: FHIRRequestError.accessDenied.publicMessage)),
+        ]))),
+    ]))
+}

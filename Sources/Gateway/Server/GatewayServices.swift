@@ -1,0 +1,135 @@
+// The parts of a running gateway: long-lived services (keys, token endpoint, validator, audit sink, quota
+// counters) and the immutable snapshot of configuration, clients and policies that a reload replaces
+// atomically (ARCHITECTURE §3). A request keeps the snapshot it started with.
+
+import Audit
+import FHIR
+public import GatewayCore
+import GatewayCrypto
+import JOSE
+import Policy
+import SMART
+import SharedState
+import Synchronization
+
+/// What a reload replaces, all at once.
+public final class GatewaySnapshot: Sendable {
+    public let config: GatewayConfig
+    let router: Router
+    let classifier: FHIRClassifier
+    let policies: PolicySet
+    let registry: ClientRegistry
+    /// The discovery document, serialised once.
+    let discovery: [UInt8]
+    /// The upstream FHIR base as a URL (for rewriting links the upstream writes).
+    let upstreamBaseURL: String
+
+    init(config: GatewayConfig, policies: PolicySet, registry: ClientRegistry) {
+        self.config = config
+        self.router = Router(fhirBasePath: config.fhir.basePath)
+        self.upstreamBaseURL = config.upstream.url.hasSuffix("/")
+            ? String(config.upstream.url.dropLast()) : config.upstream.url
+        self.classifier = FHIRClassifier(
+            baseSegments: config.fhir.basePath.split(separator: "/").map(String.init),
+            localBases: [config.publicFHIRBase, upstreamBaseURL],
+            allowedOperations: Set(["pdmp-history", "process-message"] + config.fhir.allowedOperations))
+        self.policies = policies
+        self.registry = registry
+        self.discovery = SMARTConfiguration.document(baseURL: config.publicBaseURL).serialized()
+    }
+}
+
+/// Services that live as long as the process.
+public final class GatewayServices: Sendable {
+    let issuer: TokenIssuer
+    let authorizationServer: AuthorizationServer
+    let validator: TokenValidator
+    let rateLimiter: any RateLimiter
+    let auditSink: AuditFileSink
+    let auditBuilder: AuditEventBuilder
+    let clock: any Clock
+    let logger: Logger
+    let metrics: GatewayMetrics
+    private let current: SnapshotBox
+
+    init(
+        snapshot: GatewaySnapshot, issuer: TokenIssuer, replayCache: any ReplayCache, rateLimiter: any RateLimiter,
+        auditSink: AuditFileSink, auditBuilder: AuditEventBuilder, jwksCache: JWKSCache?,
+        externalIssuers: [ExternalIssuer], clock: any Clock, logger: Logger
+    ) {
+        let current = SnapshotBox(snapshot)
+        self.current = current
+        self.issuer = issuer
+        self.rateLimiter = rateLimiter
+        self.auditSink = auditSink
+        self.auditBuilder = auditBuilder
+        self.clock = clock
+        self.logger = logger
+        self.metrics = GatewayMetrics(.shared)
+        var serverConfig = AuthorizationServerConfig()
+        serverConfig.leeway = Double(snapshot.config.auth.leewaySeconds)
+        self.authorizationServer = AuthorizationServer(
+            registry: snapshot.registry, issuer: issuer, replayCache: replayCache, jwksCache: jwksCache,
+            config: serverConfig)
+        var validatorConfig = TokenValidatorConfig()
+        validatorConfig.maxTokenLength = snapshot.config.limits.tokenBytes
+        self.validator = TokenValidator(
+            ownIssuer: issuer, registry: { current.value.registry },
+            externalIssuers: externalIssuers, jwksCache: jwksCache, config: validatorConfig)
+    }
+
+    /// The snapshot new requests use.
+    var snapshot: GatewaySnapshot { current.value }
+
+    /// Installs a new snapshot (reload); requests in flight keep theirs.
+    func install(_ snapshot: GatewaySnapshot) {
+        current.value = snapshot
+        authorizationServer.replaceRegistry(snapshot.registry)
+    }
+}
+
+/// The gateway's own metric series, created once.
+final class GatewayMetrics: Sendable {
+    let registry: MetricsRegistry
+    let requestDuration: Histogram
+    let auditFailures: Counter
+    let policyShadowDisagreements: Counter
+    let reloads: Counter
+    let reloadFailures: Counter
+
+    init(_ registry: MetricsRegistry) {
+        self.registry = registry
+        requestDuration = registry.histogram(
+            "gateway_request_duration_seconds", help: "Time from a complete request to its response")
+        auditFailures = registry.counter(
+            "gateway_audit_unavailable_responses_total", help: "Requests answered 503 because the audit sink failed")
+        policyShadowDisagreements = registry.counter(
+            "gateway_policy_shadow_disagreements_total",
+            help: "Requests whose shadow-mode decision differs from the enforced one")
+        reloads = registry.counter("gateway_reloads_total", help: "Successful configuration and policy reloads")
+        reloadFailures = registry.counter(
+            "gateway_reload_failures_total", help: "Reloads refused because the new configuration was invalid")
+    }
+
+    func responses(status: Int, route: String) -> Counter {
+        registry.counter(
+            "gateway_http_requests_total", help: "Requests answered, by status and route",
+            labels: [("status", String(status)), ("route", route)])
+    }
+
+    func decisions(_ outcome: String) -> Counter {
+        registry.counter("gateway_policy_decisions_total", help: "Policy decisions", labels: [("decision", outcome)])
+    }
+}
+
+/// The current snapshot, swapped atomically under a lock held only for the pointer copy.
+final class SnapshotBox: Sendable {
+    private let mutex: Mutex<GatewaySnapshot>
+
+    init(_ snapshot: GatewaySnapshot) { mutex = Mutex(snapshot) }
+
+    var value: GatewaySnapshot {
+        get { mutex.withLock { $0 } }
+        set { mutex.withLock { $0 = newValue } }
+    }
+}

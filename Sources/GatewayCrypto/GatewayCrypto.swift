@@ -1,1 +1,0 @@
-// GatewayCrypto module. See ARCHITECTURE.md §2.

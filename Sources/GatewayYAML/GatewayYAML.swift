@@ -1,1 +1,0 @@
-// GatewayYAML module. See ARCHITECTURE.md §2.

@@ -1,1 +1,0 @@
-// JOSE module. See ARCHITECTURE.md §2.

@@ -1,1 +1,0 @@
-// Policy module. See ARCHITECTURE.md §2.

@@ -1,1 +1,0 @@
-// SharedState module. See ARCHITECTURE.md §2.

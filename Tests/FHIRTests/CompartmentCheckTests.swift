@@ -1,0 +1,88 @@
+import Testing
+@testable import FHIR
+
+@Suite("Patient-context enforcement on the request (FHIR-01, 02, 04, 05, 10, 19)")
+struct CompartmentCheckTests {
+    static let alice: Set<String> = ["pt-alice"]
+
+    static func decide(_ method: String, _ target: String, body: String = "", contentType: String? = nil,
+        ifNoneExist: String? = nil) throws -> CompartmentDecision
+    {
+        let interaction = try classify(method, target, contentType: contentType, body: body, ifNoneExist: ifNoneExist)
+        return CompartmentCheck.requestDecision(interaction, allowedPatients: alice)
+    }
+
+    @Test("another patient's read, vread and delete get one identical 403, existing or not (FHIR-01)")
+    func otherPatient() throws {
+        let answers = try ["/fhir/Patient/pt-bob", "/fhir/Patient/pt-nobody", "/fhir/Patient/pt-bob/_history/1"]
+            .map { try Self.decide("GET", $0) } + [try Self.decide("DELETE", "/fhir/Patient/pt-bob")]
+        #expect(answers.allSatisfy { $0 == .denied(.accessDenied) })
+        #expect(try Self.decide("GET", "/fhir/Patient/pt-alice") == .allowed(.checkResponse))
+    }
+
+    @Test("a read by id of a compartment resource is allowed only with a response check (FHIR-02)")
+    func readByID() throws {
+        #expect(try Self.decide("GET", "/fhir/MedicationDispense/md-bob-1") == .allowed(.checkResponse))
+        #expect(try Self.decide("GET", "/fhir/MedicationDispense/md-bob-1/_history/1") == .allowed(.checkResponse))
+    }
+
+    @Test("searches that do not name the patient are denied (FHIR-04)")
+    func unpinnedSearches() throws {
+        let targets = ["/fhir/MedicationDispense", "/fhir/MedicationDispense?_id=md-bob-1",
+            "/fhir/Patient?family=Otherpatient", "/fhir/Patient",
+            "/fhir/MedicationDispense?code=http://www.nlm.nih.gov/research/umls/rxnorm|1049621"]
+        for target in targets { #expect(!(try Self.decide("GET", target)).isAllowed) }
+        #expect(try Self.decide("GET", "/fhir/MedicationDispense?patient=pt-alice&code=x|1") == .allowed(.checkResponse))
+        #expect(try Self.decide("GET", "/fhir/Patient?_id=pt-alice") == .allowed(.checkResponse))
+        #expect(try Self.decide("GET", "/fhir/MedicationDispense?patient=pt-alice,pt-bob") == .denied(.accessDenied))
+    }
+
+    @Test("narrowing adds the patient parameter a policy may ask for (FHIR-04 narrowed form)")
+    func narrowing() throws {
+        let search = try classify("GET", "/fhir/MedicationDispense?_id=md-bob-1")
+        let narrowed = try #require(CompartmentCheck.narrowed(search, to: "pt-alice"))
+        #expect(narrowed.parameters.last == SearchParameter(name: "patient", values: ["Patient/pt-alice"]))
+        #expect(CompartmentCheck.requestDecision(narrowed, allowedPatients: Self.alice).isAllowed)
+        let patients = try #require(CompartmentCheck.narrowed(try classify("GET", "/fhir/Patient"), to: "pt-alice"))
+        #expect(patients.parameters.last == SearchParameter(name: "_id", values: ["pt-alice"]))
+    }
+
+    @Test("compartment searches: the path id must be the patient (FHIR-05)")
+    func compartmentSearch() throws {
+        #expect(try Self.decide("GET", "/fhir/Patient/pt-bob/MedicationDispense") == .denied(.accessDenied))
+        #expect(try Self.decide("GET", "/fhir/Patient/pt-alice/MedicationDispense?patient=pt-bob")
+            == .denied(.accessDenied))
+        #expect(try Self.decide("GET", "/fhir/Patient/pt-alice/MedicationDispense") == .allowed(.checkResponse))
+    }
+
+    @Test("type history and system search are not for patient tokens (FHIR-10 (c))")
+    func wideReads() throws {
+        #expect(!(try Self.decide("GET", "/fhir/MedicationDispense/_history")).isAllowed)
+        #expect(!(try Self.decide("GET", "/fhir?_type=MedicationDispense")).isAllowed)
+    }
+
+    @Test("conditional writes must be pinned to the patient (FHIR-19)")
+    func conditional() throws {
+        let body = Fixtures.request(id: "mr-9", patient: "pt-alice")
+        let json = "application/fhir+json"
+        // The body names pt-alice, but the criteria do not: the criteria must name her too.
+        #expect(!(try Self.decide("PUT", "/fhir/MedicationRequest?identifier=http://pdmp.example/rx|RX-0002-77",
+            body: body, contentType: json)).isAllowed)
+        let update = try classify("PUT", "/fhir/MedicationRequest?identifier=http://pdmp.example/rx|RX-0002-77",
+            contentType: json, body: body)
+        #expect(update.patients == ["pt-alice"])
+        #expect(!(try Self.decide("DELETE", "/fhir/MedicationDispense?status=completed")).isAllowed)
+        #expect(!(try Self.decide("POST", "/fhir/MedicationRequest", body: body, contentType: json,
+            ifNoneExist: "identifier=http://pdmp.example/rx|RX-0002-77")).isAllowed)
+        #expect(try Self.decide("POST", "/fhir/MedicationRequest", body: body, contentType: json,
+            ifNoneExist: "identifier=http://pdmp.example/rx|RX-0002-77&patient=pt-alice") == .allowed(.checkResponse))
+        #expect(try Self.decide("DELETE", "/fhir/MedicationDispense?patient=pt-alice&status=completed")
+            == .allowed(.checkResponse))
+    }
+
+    @Test("no patient context means no access (SCP-04)")
+    func emptyContext() throws {
+        let interaction = try classify("GET", "/fhir/MedicationDispense?patient=pt-alice")
+        #expect(CompartmentCheck.requestDecision(interaction, allowedPatients: []) == .denied(.accessDenied))
+    }
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import FHIR
-
-@Suite struct FHIRPlaceholder { @Test func builds() {} }

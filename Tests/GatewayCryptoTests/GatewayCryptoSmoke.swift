@@ -1,4 +1,0 @@
-import Testing
-@testable import GatewayCrypto
-
-@Suite struct GatewayCryptoPlaceholder { @Test func builds() {} }

@@ -1,4 +1,0 @@
-import Testing
-@testable import GatewayHTTP
-
-@Suite struct GatewayHTTPPlaceholder { @Test func builds() {} }

@@ -1,4 +1,0 @@
-import Testing
-@testable import GatewayIO
-
-@Suite struct GatewayIOPlaceholder { @Test func builds() {} }

@@ -1,4 +1,0 @@
-import Testing
-@testable import GatewayYAML
-
-@Suite struct GatewayYAMLPlaceholder { @Test func builds() {} }

@@ -1,4 +1,0 @@
-import Testing
-@testable import JOSE
-
-@Suite struct JOSEPlaceholder { @Test func builds() {} }

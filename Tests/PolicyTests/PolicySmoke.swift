@@ -1,4 +1,0 @@
-import Testing
-@testable import Policy
-
-@Suite struct PolicyPlaceholder { @Test func builds() {} }

@@ -1,4 +1,0 @@
-import Testing
-@testable import SMART
-
-@Suite struct SMARTPlaceholder { @Test func builds() {} }

@@ -1,4 +1,0 @@
-import Testing
-@testable import SharedState
-
-@Suite struct SharedStatePlaceholder { @Test func builds() {} }
