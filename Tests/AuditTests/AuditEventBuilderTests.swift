@@ -211,7 +211,7 @@ struct AuditEventBuilderTests {
         #expect(patients.count == 3)
         #expect(patients[0]["identifier"]?["system"]?.stringValue == "urn:state:dl")
         let expectedDL =
-            "hmac-sha256:k1:" + Digest.hex(HMAC.sha256(key: Self.key, data: Array("urn:state:dl|D1234567".utf8)))
+            "hmac-sha256:k1:" + Digest.hex(HMAC.sha256(key: Self.key, message: Array("urn:state:dl|D1234567".utf8)))
         #expect(patients[0]["identifier"]?["value"]?.stringValue == expectedDL)
         #expect(patients[1]["reference"]?.stringValue == "Patient/pdmp-p-1")
         #expect(patients[2]["identifier"]?["value"]?.stringValue?.hasPrefix("hmac-sha256:k1:") == true)

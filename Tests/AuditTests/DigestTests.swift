@@ -19,14 +19,14 @@ struct DigestTests {
 
     @Test("HMAC-SHA-256 matches RFC 4231 test case 2")
     func hmacVector() {
-        let mac = HMAC.sha256(key: Array("Jefe".utf8), data: Array("what do ya want for nothing?".utf8))
+        let mac = HMAC.sha256(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))
         #expect(Digest.hex(mac) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
     }
 
     @Test("HMAC accepts an empty key and an empty message")
     func hmacEmpty() {
-        #expect(HMAC.sha256(key: [], data: []).count == 32)
-        #expect(HMAC.sha256(key: [], data: []) != HMAC.sha256(key: [1], data: []))
+        #expect(HMAC.sha256(key: [], message: []).count == 32)
+        #expect(HMAC.sha256(key: [], message: []) != HMAC.sha256(key: [1], message: []))
     }
 
     @Test("hex writes two lowercase digits per byte")
