@@ -136,6 +136,7 @@ public struct AuditEventBuilder: Sendable {
     }
 
     /// The authorized practitioner of a `$pdmp-history` request (PDMP IG §4.2), by identifier only.
+    // TODO(#7): the delegate practitioner (`delegate-practitioner`) is not recorded yet.
     func practitionerAgent(_ input: AuditInput, _ interaction: Interaction) -> JSONValue? {
         guard let history = interaction.pdmpHistory, let practitioner = history.authorizedPractitioner else {
             return nil

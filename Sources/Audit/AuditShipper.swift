@@ -27,6 +27,8 @@ public protocol AuditTransport: Sendable {
 }
 
 /// Ships durable records from the audit directory to an `AuditTransport`.
+///
+/// Chain files stay in the directory after shipping (TODO(#7): retention of shipped files).
 public final class AuditShipper: @unchecked Sendable {
     // @unchecked Sendable: `cursor` and the backoff state are confined to the shipper thread; `control` is
     // guarded by `condition`; `shipped` is atomic; the rest is immutable.
