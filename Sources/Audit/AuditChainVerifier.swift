@@ -69,6 +69,19 @@ public enum AuditChainVerifier {
         return report
     }
 
+    /// Checks every chain file (`<prefix>-<seq>.ndjson`) in `directory`, in chain order.
+    public static func verify(directory: String, prefix: String = "audit") -> VerificationReport {
+        let names: [String]
+        do {
+            names = try FileIO.list(directory).filter { ChainFiles.firstSeq(of: $0, prefix: prefix) != nil }
+        } catch {
+            var report = VerificationReport()
+            report.firstBroken = .init(file: directory, line: 0, seq: nil, reason: "unreadable: \(error)")
+            return report
+        }
+        return verify(files: names.map { FileIO.join(directory, $0) })
+    }
+
     private static func check(
         _ bytes: [UInt8], file: String, previous: inout (seq: UInt64, hash: String)?, report: inout VerificationReport
     ) -> VerificationReport.BrokenRecord? {

@@ -122,6 +122,20 @@ struct AuditChainVerifierTests {
         #expect(report.firstBroken?.reason.contains("torn") == true)
     }
 
+    @Test("verifying a directory checks its chain files in seq order and ignores other files")
+    func directory() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let sink = AuditFileSink(
+            configuration: sinkConfiguration(dir.path, maxFileBytes: 2000), metrics: MetricsRegistry())
+        for n in 1...20 { _ = sink.appendAndWait(sampleEvent(n, padding: 200)) }
+        sink.stop()
+        try Data("not a record\n".utf8).write(to: URL(fileURLWithPath: dir.file("audit-1.ndjson.torn-1-0")))
+        let report = AuditChainVerifier.verify(directory: dir.path)
+        #expect(report.isValid && report.recordsChecked == 20 && report.filesChecked > 2, "\(report)")
+        #expect(AuditChainVerifier.verify(directory: dir.file("missing")).firstBroken != nil)
+    }
+
     @Test("an unreadable file is reported")
     func unreadable() {
         let report = AuditChainVerifier.verify(files: ["/nonexistent/audit-1.ndjson"])
