@@ -14,22 +14,30 @@ public struct VerificationReport: Sendable, Hashable, CustomStringConvertible {
         public var line: Int
         /// The record's seq when it could be read, else nil.
         public var seq: UInt64?
+        /// Why the record breaks the chain.
         public var reason: String
     }
 
     /// True when every record checked out.
     public var isValid: Bool { firstBroken == nil }
+    /// The first record that breaks the chain, nil when the chain is intact.
     public var firstBroken: BrokenRecord?
+    /// Files read.
     public var filesChecked = 0
+    /// Records that checked out.
     public var recordsChecked = 0
+    /// The seq of the first record checked.
     public var firstSeq: UInt64?
+    /// The seq of the last record that checked out.
     public var lastSeq: UInt64?
+    /// The hash of the last record that checked out.
     public var lastHash: String?
     /// True when the first record is not seq 1, so its `prev` could not be checked (earlier files archived).
     public var anchoredStart = false
     /// The seqs of `tail-repair` records (each marks a crash whose torn tail was sealed).
     public var tailRepairs: [UInt64] = []
 
+    /// One line: `OK ...` or `BROKEN <file>:<line> seq <n>: <reason>` (the CLI prints it).
     public var description: String {
         if let broken = firstBroken {
             let seq = broken.seq.map { " seq \($0)" } ?? ""

@@ -37,6 +37,7 @@ public struct AuditEventBuilder: Sendable {
         /// Identifier systems written in clear (practitioner NPIs are public; default: the NPI system).
         public var clearIdentifierSystems: Set<String>
 
+        /// Creates a configuration; only the instance, URLs and key have no default.
         public init(
             instanceID: String, instanceSystem: String = "urn:pdmp-gateway:instance", site: String? = nil,
             fhirBaseURL: String, tokenEndpointURL: String, clientIDSystem: String = "urn:pdmp-gateway:client-id",
@@ -55,8 +56,10 @@ public struct AuditEventBuilder: Sendable {
         }
     }
 
+    /// The deployment facts the events are built with.
     public let configuration: Configuration
 
+    /// Creates a builder for `configuration`.
     public init(configuration: Configuration) {
         self.configuration = configuration
     }

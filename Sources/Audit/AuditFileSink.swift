@@ -18,12 +18,14 @@ public protocol AuditSink: Sendable {
 
 /// Proof that a record is durable: where it is in the chain.
 public struct AuditReceipt: Sendable, Hashable {
+    /// The record's position in the chain.
     public var seq: UInt64
     /// The record hash (and the AuditEvent id when shipped).
     public var hash: String
     /// The file name (inside the audit directory) that holds the record.
     public var file: String
 
+    /// Creates a receipt (sinks other than the file sink make their own).
     public init(seq: UInt64, hash: String, file: String) {
         self.seq = seq
         self.hash = hash
@@ -39,6 +41,7 @@ public struct AuditResumeReport: Sendable, Hashable {
         public var file: String
         /// Where the torn bytes began (the end of the last valid record).
         public var offset: Int
+        /// The number of torn bytes.
         public var length: Int
         /// SHA-256 (hex) of the torn bytes.
         public var sha256: String
@@ -48,6 +51,7 @@ public struct AuditResumeReport: Sendable, Hashable {
 
     /// The last valid record found (0 and the genesis hash for an empty directory).
     public var lastSeq: UInt64
+    /// The hash of that record.
     public var lastHash: String
     /// The file appends continue in.
     public var file: String
@@ -84,6 +88,7 @@ public final class AuditFileSink: AuditSink, @unchecked Sendable {
         /// The gateway instance id, used as the observer of the sink's own `tail-repair` events.
         public var instanceID: String
 
+        /// Creates a configuration; only the directory has no default.
         public init(
             directory: String, filePrefix: String = "audit", maxFileBytes: Int = 64 << 20,
             maxFileAge: Double? = 86_400, maxBatch: Int = 4096, commitDelay: Double = 0.001,
@@ -125,6 +130,7 @@ public final class AuditFileSink: AuditSink, @unchecked Sendable {
         var lastAttempt = -Double.infinity
     }
 
+    /// The configuration the sink was opened with.
     public let configuration: Configuration
     let clock: any Clock
     let logger: Logger

@@ -27,6 +27,7 @@ public struct AuditRecord: Sendable, Hashable {
     /// The `prev` of the very first record.
     public static let genesisHash = String(repeating: "0", count: 64)
 
+    /// Creates a record (use the sink to make one that is chained).
     public init(seq: UInt64, prev: String, hash: String, event: JSONValue) {
         self.seq = seq
         self.prev = prev

@@ -7,9 +7,12 @@ import Synchronization
 
 /// Builds the AuditEvent for a decision and records it durably.
 public struct AuditRecorder: Sendable {
+    /// Builds the events.
     public let builder: AuditEventBuilder
+    /// Records them.
     public let sink: any AuditSink
 
+    /// Creates a recorder writing `builder`'s events to `sink`.
     public init(builder: AuditEventBuilder, sink: any AuditSink) {
         self.builder = builder
         self.sink = sink
@@ -35,6 +38,7 @@ public final class InMemoryAuditSink: AuditSink {
 
     private let state = Mutex(State())
 
+    /// Creates an empty sink.
     public init() {}
 
     /// The events recorded so far, in order.
@@ -46,6 +50,7 @@ public final class InMemoryAuditSink: AuditSink {
         set { state.withLock { $0.failing = newValue } }
     }
 
+    /// Keeps `event` and completes at once (or fails when ``failing``).
     public func append(
         _ event: JSONValue, completion: @escaping @Sendable (Result<AuditReceipt, AuditError>) -> Void
     ) {

@@ -9,10 +9,12 @@ import Synchronization
 
 /// The repository's answer to one Bundle POST.
 public struct AuditTransportResponse: Sendable, Hashable {
+    /// The HTTP status.
     public var status: Int
     /// The response body (a `batch-response` Bundle), possibly empty.
     public var body: [UInt8]
 
+    /// Creates a response.
     public init(status: Int, body: [UInt8]) {
         self.status = status
         self.body = body
@@ -33,9 +35,11 @@ public final class AuditShipper: @unchecked Sendable {
     // @unchecked Sendable: `cursor` and the backoff state are confined to the shipper thread; `control` is
     // guarded by `condition`; `shipped` is atomic; the rest is immutable.
 
+    /// Where the spool is and how to ship it.
     public struct Configuration: Sendable {
         /// The audit directory and chain file prefix (as configured for the sink).
         public var directory: String
+        /// The chain file prefix (as configured for the sink).
         public var filePrefix: String
         /// The cursor file (default `<directory>/ship-cursor.json`).
         public var cursorPath: String
@@ -43,12 +47,14 @@ public final class AuditShipper: @unchecked Sendable {
         public var batchSize: Int
         /// First retry delay after a failed POST (seconds); doubles per failure up to `maxBackoff`.
         public var initialBackoff: Double
+        /// The longest retry delay (seconds).
         public var maxBackoff: Double
         /// How often to look for new durable records when idle (seconds).
         public var pollInterval: Double
         /// A POST without an answer after this many seconds counts as failed.
         public var requestTimeout: Double
 
+        /// Creates a configuration for `directory`.
         public init(
             directory: String, filePrefix: String = "audit", cursorPath: String? = nil, batchSize: Int = 200,
             initialBackoff: Double = 0.5, maxBackoff: Double = 60, pollInterval: Double = 0.25,
@@ -73,6 +79,7 @@ public final class AuditShipper: @unchecked Sendable {
         var offset = 0
     }
 
+    /// The configuration the shipper runs with.
     public let configuration: Configuration
     let transport: any AuditTransport
     let durableSeq: @Sendable () -> UInt64
