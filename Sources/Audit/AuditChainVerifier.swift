@@ -14,22 +14,30 @@ public struct VerificationReport: Sendable, Hashable, CustomStringConvertible {
         public var line: Int
         /// The record's seq when it could be read, else nil.
         public var seq: UInt64?
+        /// Why the record breaks the chain.
         public var reason: String
     }
 
     /// True when every record checked out.
     public var isValid: Bool { firstBroken == nil }
+    /// The first record that breaks the chain, nil when the chain is intact.
     public var firstBroken: BrokenRecord?
+    /// Files read.
     public var filesChecked = 0
+    /// Records that checked out.
     public var recordsChecked = 0
+    /// The seq of the first record checked.
     public var firstSeq: UInt64?
+    /// The seq of the last record that checked out.
     public var lastSeq: UInt64?
+    /// The hash of the last record that checked out.
     public var lastHash: String?
     /// True when the first record is not seq 1, so its `prev` could not be checked (earlier files archived).
     public var anchoredStart = false
     /// The seqs of `tail-repair` records (each marks a crash whose torn tail was sealed).
     public var tailRepairs: [UInt64] = []
 
+    /// One line: `OK ...` or `BROKEN <file>:<line> seq <n>: <reason>` (the CLI prints it).
     public var description: String {
         if let broken = firstBroken {
             let seq = broken.seq.map { " seq \($0)" } ?? ""
@@ -39,7 +47,9 @@ public struct VerificationReport: Sendable, Hashable, CustomStringConvertible {
         if let first = firstSeq, let last = lastSeq { text += ", seq \(first)...\(last)" }
         if let lastHash { text += ", last hash \(lastHash)" }
         if anchoredStart { text += "; chain starts after seq 1 (the first prev is taken on trust)" }
-        if !tailRepairs.isEmpty { text += "; tail repairs at seq " + tailRepairs.map(String.init).joined(separator: ",") }
+        if !tailRepairs.isEmpty {
+            text += "; tail repairs at seq " + tailRepairs.map(String.init).joined(separator: ",")
+        }
         return text
     }
 }
@@ -65,6 +75,19 @@ public enum AuditChainVerifier {
             }
         }
         return report
+    }
+
+    /// Checks every chain file (`<prefix>-<seq>.ndjson`) in `directory`, in chain order.
+    public static func verify(directory: String, prefix: String = "audit") -> VerificationReport {
+        let names: [String]
+        do {
+            names = try FileIO.list(directory).filter { ChainFiles.firstSeq(of: $0, prefix: prefix) != nil }
+        } catch {
+            var report = VerificationReport()
+            report.firstBroken = .init(file: directory, line: 0, seq: nil, reason: "unreadable: \(error)")
+            return report
+        }
+        return verify(files: names.map { FileIO.join(directory, $0) })
     }
 
     private static func check(

@@ -99,10 +99,11 @@ extension AuditEventBuilder {
 
         draft.entities = [queryEntity(input)] + patientEntities(input, interaction)
         if let jti = input.tokenJTI {
-            draft.entities.append(.obj([
-                ("what", .obj([("identifier", .obj([("value", .str(jtiPrefix + jti))]))])),
-                ("type", .coding(CodeSystem.balpAgentType, "UserOauthAgent")),
-            ]))
+            draft.entities.append(
+                .obj([
+                    ("what", .obj([("identifier", .obj([("value", .str(jtiPrefix + jti))]))])),
+                    ("type", .coding(CodeSystem.balpAgentType, "UserOauthAgent")),
+                ]))
         }
         draft.entities += [policyEntity(input), transactionEntity(input)].compactMap { $0 }
         return draft
@@ -131,11 +132,12 @@ extension AuditEventBuilder {
             if let scope = token.grantedScope { details.append(detail("scope", scope)) }
             if let expiresIn = token.expiresIn { details.append(detail("expires_in", String(expiresIn))) }
             if let assertionDetail { details.append(assertionDetail) }
-            draft.entities.append(.obj([
-                ("what", .obj([("identifier", .obj([("value", .str(jtiPrefix + issued))]))])),
-                ("type", .coding(CodeSystem.entityType, "2")), ("role", .coding(CodeSystem.objectRole, "13")),
-                ("detail", .array(details)),
-            ]))
+            draft.entities.append(
+                .obj([
+                    ("what", .obj([("identifier", .obj([("value", .str(jtiPrefix + issued))]))])),
+                    ("type", .coding(CodeSystem.entityType, "2")), ("role", .coding(CodeSystem.objectRole, "13")),
+                    ("detail", .array(details)),
+                ]))
         }
         if let transaction = transactionEntity(input) { draft.entities.append(transaction) }
         return draft
@@ -170,7 +172,8 @@ extension AuditEventBuilder {
         let what: JSONValue =
             reference.contains("/") ? .obj([("reference", .str(reference))]) : .obj([("type", .str(reference))])
         return .obj([
-            ("what", what), ("type", .coding(CodeSystem.entityType, "2")), ("role", .coding(CodeSystem.objectRole, "4")),
+            ("what", what), ("type", .coding(CodeSystem.entityType, "2")),
+            ("role", .coding(CodeSystem.objectRole, "4")),
         ])
     }
 

@@ -2,9 +2,9 @@
 // delete, operations ($pdmp-history), token issuance and refusal, and denials. The shapes themselves are in
 // AuditEventBuilder+Shapes.swift; this file holds the configuration and the pieces every shape shares.
 
-public import GatewayCore
 import FHIR
 import Foundation
+public import GatewayCore
 import GatewayCrypto
 
 /// Turns an `AuditInput` into a FHIR R4 AuditEvent (`JSONValue`), minimising PHI on the way.
@@ -37,6 +37,7 @@ public struct AuditEventBuilder: Sendable {
         /// Identifier systems written in clear (practitioner NPIs are public; default: the NPI system).
         public var clearIdentifierSystems: Set<String>
 
+        /// Creates a configuration; only the instance, URLs and key have no default.
         public init(
             instanceID: String, instanceSystem: String = "urn:pdmp-gateway:instance", site: String? = nil,
             fhirBaseURL: String, tokenEndpointURL: String, clientIDSystem: String = "urn:pdmp-gateway:client-id",
@@ -55,8 +56,10 @@ public struct AuditEventBuilder: Sendable {
         }
     }
 
+    /// The deployment facts the events are built with.
     public let configuration: Configuration
 
+    /// Creates a builder for `configuration`.
     public init(configuration: Configuration) {
         self.configuration = configuration
     }
@@ -81,7 +84,10 @@ public struct AuditEventBuilder: Sendable {
     var deviceReference: JSONValue {
         .obj([
             ("type", .str("Device")),
-            ("identifier", .obj([("system", .str(configuration.instanceSystem)), ("value", .str(configuration.instanceID))])),
+            (
+                "identifier",
+                .obj([("system", .str(configuration.instanceSystem)), ("value", .str(configuration.instanceID))])
+            ),
         ])
     }
 
@@ -133,6 +139,7 @@ public struct AuditEventBuilder: Sendable {
     }
 
     /// The authorized practitioner of a `$pdmp-history` request (PDMP IG §4.2), by identifier only.
+    // TODO(#7): the delegate practitioner (`delegate-practitioner`) is not recorded yet.
     func practitionerAgent(_ input: AuditInput, _ interaction: Interaction) -> JSONValue? {
         guard let history = interaction.pdmpHistory, let practitioner = history.authorizedPractitioner else {
             return nil
@@ -190,7 +197,8 @@ public struct AuditEventBuilder: Sendable {
             what = .obj([("type", .str("Patient")), ("identifier", written)])
         }
         return .obj([
-            ("what", what), ("type", .coding(CodeSystem.entityType, "1")), ("role", .coding(CodeSystem.objectRole, "1")),
+            ("what", what), ("type", .coding(CodeSystem.entityType, "1")),
+            ("role", .coding(CodeSystem.objectRole, "1")),
         ])
     }
 

@@ -13,7 +13,7 @@ import GatewayCrypto
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension AuditFileSink {
@@ -30,7 +30,9 @@ extension AuditFileSink {
             if let torn = report.tornTail {
                 logger.warning(
                     "audit torn tail sealed",
-                    metadata: ["audit.file": torn.file, "audit.bytes": String(torn.length), "audit.saved_as": torn.savedAs])
+                    metadata: [
+                        "audit.file": torn.file, "audit.bytes": String(torn.length), "audit.saved_as": torn.savedAs,
+                    ])
             }
         } catch {
             markFailed(error, rollbackTo: nil)
@@ -116,12 +118,18 @@ extension AuditFileSink {
     func tailRepairEvent(_ torn: AuditResumeReport.TornTail, afterSeq: UInt64) -> JSONValue {
         let device = JSONValue.obj([
             ("type", .str("Device")),
-            ("identifier", .obj([("system", .str("urn:pdmp-gateway:instance")), ("value", .str(configuration.instanceID))])),
+            (
+                "identifier",
+                .obj([("system", .str("urn:pdmp-gateway:instance")), ("value", .str(configuration.instanceID))])
+            ),
         ])
         let details: [JSONValue] = [
             ("file", torn.file), ("offset", String(torn.offset)), ("length", String(torn.length)),
             ("sha256", torn.sha256), ("after-seq", String(afterSeq)),
         ].map { .obj([("type", .str($0.0)), ("valueString", .str($0.1))]) }
+        let description =
+            "torn tail sealed: \(torn.length) bytes after seq \(afterSeq) cut from \(torn.file), "
+            + "kept in \(torn.savedAs)"
         return .obj([
             ("resourceType", .str("AuditEvent")),
             ("type", .coding(CodeSystem.dicom, "110100")),
@@ -129,14 +137,23 @@ extension AuditFileSink {
             ("action", .str("E")),
             ("recorded", .str(AuditTime.instant(clock.now()))),
             ("outcome", .str("8")),
-            ("outcomeDesc", .str(
-                "torn tail sealed: \(torn.length) bytes after seq \(afterSeq) cut from \(torn.file), kept in \(torn.savedAs)")),
-            ("agent", .array([.obj([("type", .concept(CodeSystem.dicom, "110150")), ("who", device), ("requestor", .bool(false))])])),
+            ("outcomeDesc", .str(description)),
+            (
+                "agent",
+                .array([
+                    .obj([("type", .concept(CodeSystem.dicom, "110150")), ("who", device), ("requestor", .bool(false))])
+                ])
+            ),
             ("source", .obj([("observer", device), ("type", .array([.coding(CodeSystem.sourceType, "4")]))])),
-            ("entity", .array([.obj([
-                ("what", .obj([("identifier", .obj([("value", .str(torn.savedAs))]))])),
-                ("type", .coding(CodeSystem.entityType, "2")), ("detail", .array(details)),
-            ])])),
+            (
+                "entity",
+                .array([
+                    .obj([
+                        ("what", .obj([("identifier", .obj([("value", .str(torn.savedAs))]))])),
+                        ("type", .coding(CodeSystem.entityType, "2")), ("detail", .array(details)),
+                    ])
+                ])
+            ),
         ])
     }
 

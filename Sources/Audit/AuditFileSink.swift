@@ -2,12 +2,12 @@
 // group commit (collect, write, fdatasync, then complete every record's callback), rotated by size and age
 // with the chain continuing across files, resumed at start-up with a torn tail sealed, failing closed.
 
-public import GatewayCore
 import Foundation
+public import GatewayCore
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Anything that durably records AuditEvents.
@@ -18,11 +18,19 @@ public protocol AuditSink: Sendable {
 
 /// Proof that a record is durable: where it is in the chain.
 public struct AuditReceipt: Sendable, Hashable {
+    /// The record's position in the chain.
     public var seq: UInt64
     /// The record hash (and the AuditEvent id when shipped).
     public var hash: String
     /// The file name (inside the audit directory) that holds the record.
     public var file: String
+
+    /// Creates a receipt (sinks other than the file sink make their own).
+    public init(seq: UInt64, hash: String, file: String) {
+        self.seq = seq
+        self.hash = hash
+        self.file = file
+    }
 }
 
 /// What start-up found in the audit directory.
@@ -33,6 +41,7 @@ public struct AuditResumeReport: Sendable, Hashable {
         public var file: String
         /// Where the torn bytes began (the end of the last valid record).
         public var offset: Int
+        /// The number of torn bytes.
         public var length: Int
         /// SHA-256 (hex) of the torn bytes.
         public var sha256: String
@@ -42,6 +51,7 @@ public struct AuditResumeReport: Sendable, Hashable {
 
     /// The last valid record found (0 and the genesis hash for an empty directory).
     public var lastSeq: UInt64
+    /// The hash of that record.
     public var lastHash: String
     /// The file appends continue in.
     public var file: String
@@ -78,6 +88,7 @@ public final class AuditFileSink: AuditSink, @unchecked Sendable {
         /// The gateway instance id, used as the observer of the sink's own `tail-repair` events.
         public var instanceID: String
 
+        /// Creates a configuration; only the directory has no default.
         public init(
             directory: String, filePrefix: String = "audit", maxFileBytes: Int = 64 << 20,
             maxFileAge: Double? = 86_400, maxBatch: Int = 4096, commitDelay: Double = 0.001,
@@ -119,6 +130,7 @@ public final class AuditFileSink: AuditSink, @unchecked Sendable {
         var lastAttempt = -Double.infinity
     }
 
+    /// The configuration the sink was opened with.
     public let configuration: Configuration
     let clock: any Clock
     let logger: Logger
@@ -163,7 +175,13 @@ public final class AuditFileSink: AuditSink, @unchecked Sendable {
     public func append(
         _ event: JSONValue, completion: @escaping @Sendable (Result<AuditReceipt, AuditError>) -> Void
     ) {
-        let bytes = CanonicalJSON.serialize(event)
+        append(canonicalEvent: CanonicalJSON.serialize(event), completion: completion)
+    }
+
+    /// Records an event already in canonical form (the benchmark uses it to time the sink alone).
+    func append(
+        canonicalEvent bytes: [UInt8], completion: @escaping @Sendable (Result<AuditReceipt, AuditError>) -> Void
+    ) {
         condition.lock()
         if shared.stopping {
             condition.unlock()

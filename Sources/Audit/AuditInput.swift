@@ -25,9 +25,11 @@ public struct AuditInput: Sendable, Hashable {
 
     /// When the decision was made, in seconds since the Unix epoch (becomes `recorded`).
     public var time: Double
+    /// How the request ended.
     public var outcome: Outcome
     /// The error code and safe description for a non-success outcome, e.g. `insufficient_scope: ...`. No PHI.
     public var outcomeDescription: String?
+    /// What was asked for.
     public var subject: Subject
     /// The request line as received (method, path, raw query) and the Host header.
     public var request: AuditHTTPRequest
@@ -50,6 +52,7 @@ public struct AuditInput: Sendable, Hashable {
     /// (e.g. `MedicationDispense/7/_history/1`); nil to use the interaction's type and id.
     public var resultReference: String?
 
+    /// Creates the facts about one decision.
     public init(
         time: Double, outcome: Outcome, outcomeDescription: String? = nil, subject: Subject,
         request: AuditHTTPRequest, client: AuditClient?, peerAddress: String, requestID: String? = nil,
@@ -83,6 +86,7 @@ public struct AuditHTTPRequest: Sendable, Hashable {
     /// The Host (or HTTP/2 `:authority`) value.
     public var host: String?
 
+    /// Creates a request line.
     public init(method: String, path: String, query: String? = nil, host: String? = nil) {
         self.method = method
         self.path = path
@@ -100,6 +104,7 @@ public struct AuditClient: Sendable, Hashable {
     /// The issuer of the access token the client presented (the gateway's own or an external AS).
     public var issuer: String?
 
+    /// Creates a client.
     public init(id: String, name: String? = nil, issuer: String? = nil) {
         self.id = id
         self.name = name
@@ -116,6 +121,7 @@ public struct AuditDecision: Sendable, Hashable {
     /// The rule's stated reason.
     public var reason: String?
 
+    /// Creates a decision.
     public init(permitted: Bool, rule: String?, reason: String? = nil) {
         self.permitted = permitted
         self.rule = rule
@@ -125,9 +131,12 @@ public struct AuditDecision: Sendable, Hashable {
 
 /// A coded value (system and code), e.g. a purpose of use.
 public struct AuditCoding: Sendable, Hashable {
+    /// The code system URI.
     public var system: String
+    /// The code.
     public var code: String
 
+    /// Creates a coding.
     public init(system: String, code: String) {
         self.system = system
         self.code = code
@@ -145,17 +154,22 @@ public enum AuditPatient: Sendable, Hashable {
 /// A SMART Backend Services token request (SMART 2.2 backend-services §1.4) and, on success, what was
 /// issued. The client assertion itself is never recorded.
 public struct AuditTokenRequest: Sendable, Hashable {
+    /// `grant_type` as sent.
     public var grantType: String?
     /// The scope string the client asked for.
     public var requestedScope: String?
+    /// `client_assertion_type` as sent.
     public var clientAssertionType: String?
     /// The `jti` of the client assertion (recorded to tie replays together).
     public var assertionJTI: String?
     /// On success: the scopes granted, the issued token's `jti` and its lifetime in seconds.
     public var grantedScope: String?
+    /// The `jti` of the access token issued (success only).
     public var issuedTokenJTI: String?
+    /// The issued token's lifetime in seconds (success only).
     public var expiresIn: Int?
 
+    /// Creates a token request description.
     public init(
         grantType: String? = nil, requestedScope: String? = nil, clientAssertionType: String? = nil,
         assertionJTI: String? = nil, grantedScope: String? = nil, issuedTokenJTI: String? = nil,

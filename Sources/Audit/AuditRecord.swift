@@ -9,6 +9,10 @@
 public import GatewayCore
 import GatewayCrypto
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A parsed, self-consistent audit record.
 public struct AuditRecord: Sendable, Hashable {
     /// The record's position in the chain, from 1.
@@ -23,6 +27,7 @@ public struct AuditRecord: Sendable, Hashable {
     /// The `prev` of the very first record.
     public static let genesisHash = String(repeating: "0", count: 64)
 
+    /// Creates a record (use the sink to make one that is chained).
     public init(seq: UInt64, prev: String, hash: String, event: JSONValue) {
         self.seq = seq
         self.prev = prev
@@ -96,7 +101,12 @@ enum RecordCodec {
         guard self.hash(seq: seq, prev: prev, event: eventBytes) == hash else { return .failure(.hashMismatch) }
         var canonical = [UInt8]()
         appendLine(seq: seq, prev: prev, hash: hash, event: eventBytes, to: &canonical)
-        guard canonical.dropLast().elementsEqual(line) else { return .failure(.notCanonical) }
+        let same =
+            canonical.count == line.count + 1
+            && canonical.withUnsafeBytes { a in
+                line.withUnsafeBytes { b in memcmp(a.baseAddress!, b.baseAddress!, b.count) == 0 }
+            }
+        guard same else { return .failure(.notCanonical) }
         return .success(AuditRecord(seq: seq, prev: prev, hash: hash, event: event))
     }
 

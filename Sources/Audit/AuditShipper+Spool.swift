@@ -40,13 +40,16 @@ extension AuditShipper {
         var start = 0
         while batch.records.count < configuration.batchSize, let newline = chunk[start...].firstIndex(of: 0x0A) {
             guard case .success(let record) = RecordCodec.decode(chunk[start..<newline]) else {
-                logger.error("audit spool record unreadable", metadata: ["audit.file": file, "audit.offset": "\(offset + start)"])
+                logger.error(
+                    "audit spool record unreadable",
+                    metadata: ["audit.file": file, "audit.offset": "\(offset + start)"])
                 return nil
             }
             if record.seq > watermark { break }
             if record.seq > batch.next.seq { batch.records.append(record) }
             start = newline + 1
-            batch.next = Cursor(seq: max(record.seq, batch.next.seq), hash: record.hash, file: file, offset: offset + start)
+            batch.next = Cursor(
+                seq: max(record.seq, batch.next.seq), hash: record.hash, file: file, offset: offset + start)
         }
         return start
     }

@@ -3,16 +3,18 @@
 // (AuditEvent id = record hash, so redelivery overwrites instead of duplicating), retries with exponential
 // backoff and advances the cursor only after the repository accepted every entry. Appends never wait for it.
 
-public import GatewayCore
 import Foundation
+public import GatewayCore
 import Synchronization
 
 /// The repository's answer to one Bundle POST.
 public struct AuditTransportResponse: Sendable, Hashable {
+    /// The HTTP status.
     public var status: Int
     /// The response body (a `batch-response` Bundle), possibly empty.
     public var body: [UInt8]
 
+    /// Creates a response.
     public init(status: Int, body: [UInt8]) {
         self.status = status
         self.body = body
@@ -27,13 +29,17 @@ public protocol AuditTransport: Sendable {
 }
 
 /// Ships durable records from the audit directory to an `AuditTransport`.
+///
+/// Chain files stay in the directory after shipping (TODO(#7): retention of shipped files).
 public final class AuditShipper: @unchecked Sendable {
     // @unchecked Sendable: `cursor` and the backoff state are confined to the shipper thread; `control` is
     // guarded by `condition`; `shipped` is atomic; the rest is immutable.
 
+    /// Where the spool is and how to ship it.
     public struct Configuration: Sendable {
         /// The audit directory and chain file prefix (as configured for the sink).
         public var directory: String
+        /// The chain file prefix (as configured for the sink).
         public var filePrefix: String
         /// The cursor file (default `<directory>/ship-cursor.json`).
         public var cursorPath: String
@@ -41,12 +47,14 @@ public final class AuditShipper: @unchecked Sendable {
         public var batchSize: Int
         /// First retry delay after a failed POST (seconds); doubles per failure up to `maxBackoff`.
         public var initialBackoff: Double
+        /// The longest retry delay (seconds).
         public var maxBackoff: Double
         /// How often to look for new durable records when idle (seconds).
         public var pollInterval: Double
         /// A POST without an answer after this many seconds counts as failed.
         public var requestTimeout: Double
 
+        /// Creates a configuration for `directory`.
         public init(
             directory: String, filePrefix: String = "audit", cursorPath: String? = nil, batchSize: Int = 200,
             initialBackoff: Double = 0.5, maxBackoff: Double = 60, pollInterval: Double = 0.25,
@@ -71,6 +79,7 @@ public final class AuditShipper: @unchecked Sendable {
         var offset = 0
     }
 
+    /// The configuration the shipper runs with.
     public let configuration: Configuration
     let transport: any AuditTransport
     let durableSeq: @Sendable () -> UInt64
@@ -142,7 +151,7 @@ public final class AuditShipper: @unchecked Sendable {
     private func run() {
         while !isStopping {
             let watermark = durableSeq()
-            backlog.set(Int64(watermark) - Int64(cursor.seq))
+            refreshBacklog()
             guard watermark > cursor.seq, let batch = readBatch(upTo: watermark), !batch.records.isEmpty else {
                 pause(configuration.pollInterval)
                 continue
@@ -151,8 +160,13 @@ public final class AuditShipper: @unchecked Sendable {
             cursor = batch.next
             saveCursor()
             shipped.store(cursor.seq, ordering: .relaxed)
-            backlog.set(Int64(durableSeq()) - Int64(cursor.seq))
+            refreshBacklog()
         }
+    }
+
+    /// `gateway_audit_spool_backlog`: durable records not yet accepted by the repository.
+    private func refreshBacklog() {
+        backlog.set(Int64(durableSeq()) - Int64(shipped.load(ordering: .relaxed)))
     }
 
     /// Posts the records until the repository accepts them all; false when stopped first.
@@ -184,8 +198,13 @@ public final class AuditShipper: @unchecked Sendable {
             result.withLock { if $0 == nil { $0 = outcome } }
             done.signal()
         }
-        if done.wait(timeout: .now() + configuration.requestTimeout) == .timedOut {
-            return .failure(GatewayError(status: 504, issueType: .timeout, "audit repository timed out"))
+        // Wait in short slices so that stop() is not held up by a repository that never answers.
+        let deadline = Date(timeIntervalSinceNow: configuration.requestTimeout)
+        while done.wait(timeout: .now() + 0.1) == .timedOut {
+            refreshBacklog()
+            if isStopping || Date() >= deadline {
+                return .failure(GatewayError(status: 504, issueType: .timeout, "audit repository timed out"))
+            }
         }
         return result.withLock { $0 } ?? .failure(GatewayError(status: 502, issueType: .exception, "no answer"))
     }
@@ -198,6 +217,7 @@ public final class AuditShipper: @unchecked Sendable {
 
     /// Sleeps up to `seconds`, waking early on `stop()`.
     private func pause(_ seconds: Double) {
+        refreshBacklog()
         condition.lock()
         if !stopping { _ = condition.wait(until: Date(timeIntervalSinceNow: seconds)) }
         condition.unlock()

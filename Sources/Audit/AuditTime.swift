@@ -1,9 +1,9 @@
 // FHIR `instant` formatting for `recorded` (FHIR R4 datatypes: instant, with milliseconds, UTC).
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 enum AuditTime {
@@ -14,7 +14,8 @@ enum AuditTime {
         let fraction = Int(millis - Int64(whole) * 1000)
         var parts = tm()
         gmtime_r(&whole, &parts)
-        return pad(Int(parts.tm_year) + 1900, 4) + "-" + pad(Int(parts.tm_mon) + 1, 2) + "-" + pad(Int(parts.tm_mday), 2)
+        return pad(Int(parts.tm_year) + 1900, 4) + "-" + pad(Int(parts.tm_mon) + 1, 2) + "-"
+            + pad(Int(parts.tm_mday), 2)
             + "T" + pad(Int(parts.tm_hour), 2) + ":" + pad(Int(parts.tm_min), 2) + ":" + pad(Int(parts.tm_sec), 2)
             + "." + pad(fraction, 3) + "Z"
     }

@@ -30,42 +30,80 @@ public enum CanonicalJSON {
             }
             out.append(UInt8(ascii: "]"))
         case .object(let object):
-            writeObject(object.members.map { ($0.key, $0.value) }, into: &out)
+            writeObject(object.members, into: &out)
         }
     }
 
-    static func writeObject(_ members: [(String, JSONValue)], into out: inout [UInt8]) {
-        let sorted = members.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+    static func writeObject(_ members: [(key: String, value: JSONValue)], into out: inout [UInt8]) {
         out.append(UInt8(ascii: "{"))
-        for (i, member) in sorted.enumerated() {
+        for (i, index) in sortedOrder(members).enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            writeString(member.0, into: &out)
+            writeString(members[index].key, into: &out)
             out.append(UInt8(ascii: ":"))
-            write(member.1, into: &out)
+            write(members[index].value, into: &out)
         }
         out.append(UInt8(ascii: "}"))
+    }
+
+    /// Member indices in byte order of their names (names are unique: the parser rejects duplicates).
+    private static func sortedOrder(_ members: [(key: String, value: JSONValue)]) -> [Int] {
+        var order = Array(members.indices)
+        // Most objects are small; an insertion sort avoids the comparator overhead of the general sort.
+        for i in order.indices.dropFirst() {
+            var j = i
+            while j > 0 && precedes(members[order[j]].key, members[order[j - 1]].key) {
+                order.swapAt(j, j - 1)
+                j -= 1
+            }
+        }
+        return order
+    }
+
+    private static func precedes(_ a: String, _ b: String) -> Bool {
+        var a = a
+        var b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let common = min(x.count, y.count)
+                for k in 0..<common where x[k] != y[k] { return x[k] < y[k] }
+                return x.count < y.count
+            }
+        }
     }
 
     /// Appends `s` as a JSON string: `"` and `\` escaped, `\n` `\r` `\t`, other control characters as `\u00xx`,
     /// everything else as raw UTF-8 (RFC 8259 §7).
     public static func writeString(_ s: String, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0x00..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: Array("\\u00".utf8))
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0x0F)])
-            default: out.append(byte)
+        var s = s
+        s.withUTF8 { bytes in
+            out.append(UInt8(ascii: "\""))
+            var runStart = 0
+            for k in 0..<bytes.count {
+                let byte = bytes[k]
+                guard byte < 0x20 || byte == 0x22 || byte == 0x5C else { continue }
+                // Copy the run of plain bytes in one go, then the escape.
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<k]))
+                appendEscape(byte, into: &out)
+                runStart = k + 1
             }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]))
+            out.append(UInt8(ascii: "\""))
         }
-        out.append(UInt8(ascii: "\""))
+    }
+
+    private static func appendEscape(_ byte: UInt8, into out: inout [UInt8]) {
+        switch byte {
+        case 0x22: out.append(contentsOf: [0x5C, 0x22])
+        case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
+        case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+        case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+        case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+        default:
+            let hex: StaticString = "0123456789abcdef"
+            out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30])
+            out.append(hex.utf8Start[Int(byte >> 4)])
+            out.append(hex.utf8Start[Int(byte & 0x0F)])
+        }
     }
 }
 

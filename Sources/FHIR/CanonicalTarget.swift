@@ -7,7 +7,9 @@ enum CanonicalTarget {
     /// Splits an origin-form target into path segments below the FHIR base and the raw query.
     ///
     /// - Throws: 400 for anything but `/` + base segments + canonical segments, with no fragment.
-    static func split(_ target: String, base: [String]) throws(FHIRRequestError) -> (segments: [String], query: Substring?) {
+    static func split(_ target: String, base: [String]) throws(FHIRRequestError) -> (
+        segments: [String], query: Substring?
+    ) {
         let (path, query) = separateQuery(target)
         guard !target.contains("#") else { throw .invalid("The request target must not contain a fragment") }
         let segments = try segments(of: path)

@@ -35,7 +35,8 @@ public enum CompartmentCheck {
     ///   - interaction: the classified request; for a batch, call this per entry (the Bundle itself is
     ///     allowed with `checkResponse`); a transaction is denied as a whole if any entry is.
     ///   - allowedPatients: the patient ids the token may see (its `patient` claim); must not be empty.
-    public static func requestDecision(_ interaction: Interaction, allowedPatients: Set<String>) -> CompartmentDecision {
+    public static func requestDecision(_ interaction: Interaction, allowedPatients: Set<String>) -> CompartmentDecision
+    {
         guard !allowedPatients.isEmpty else { return .denied(.accessDenied) }  // SCP-04: no context, no access
         guard interaction.patients.isSubset(of: allowedPatients) else { return .denied(.accessDenied) }
         switch interaction.kind {

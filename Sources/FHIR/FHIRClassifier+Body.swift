@@ -29,7 +29,9 @@ extension FHIRClassifier {
             throw .unsupportedMediaType("Only FHIR JSON bodies are supported")  // FHIR-20 (a)(b)
         }
         // FHIR-20 (e): a byte-order mark is refused, not skipped (one canonical body form).
-        guard !request.body.starts(with: [0xEF, 0xBB, 0xBF]) else { throw .invalid("The body must not start with a BOM") }
+        guard !request.body.starts(with: [0xEF, 0xBB, 0xBF]) else {
+            throw .invalid("The body must not start with a BOM")
+        }
         do {
             return try JSONValue.parse(request.body)
         } catch {
@@ -97,12 +99,14 @@ extension FHIRClassifier {
     func classifyConditional(_ request: RawRequest, type: String) throws(FHIRRequestError) -> Interaction {
         let criteria = try searchParameters(request.query, type: type)
         try Self.requireCriteria(criteria)
-        let kind: InteractionKind = switch request.method {
-        case "PUT": .conditionalUpdate
-        case "DELETE": .conditionalDelete
-        default: .conditionalPatch
-        }
-        var interaction = Interaction(kind: kind, method: request.method, resourceType: type, parameters: criteria,
+        let kind: InteractionKind =
+            switch request.method {
+            case "PUT": .conditionalUpdate
+            case "DELETE": .conditionalDelete
+            default: .conditionalPatch
+            }
+        var interaction = Interaction(
+            kind: kind, method: request.method, resourceType: type, parameters: criteria,
             returnedTypes: [type])
         switch kind {
         case .conditionalUpdate: try applyWriteBody(request, to: &interaction, expectedID: nil)
@@ -115,8 +119,11 @@ extension FHIRClassifier {
 
     private static func requireCriteria(_ criteria: [SearchParameter]) throws(FHIRRequestError) {
         let shaping: Set<String> = ["_format", "_pretty", "_summary", "_elements", "_count", "_sort", "_total"]
-        guard criteria.contains(where: { !shaping.contains($0.name) && !$0.name.hasPrefix("_include")
-            && $0.name != "_revinclude" })
+        guard
+            criteria.contains(where: {
+                !shaping.contains($0.name) && !$0.name.hasPrefix("_include")
+                    && $0.name != "_revinclude"
+            })
         else { throw .invalid("Conditional interactions need search criteria") }
     }
 
@@ -171,7 +178,7 @@ extension FHIRClassifier {
             guard !["id", "resourceType", "contained", ""].contains(root) else {
                 throw .refused("This JSON Patch path is not supported")
             }
-            guard (op == "add" || op == "replace"), compartmentRoots.contains(root), let value = operation["value"]
+            guard op == "add" || op == "replace", compartmentRoots.contains(root), let value = operation["value"]
             else { continue }
             interaction.patients.formUnion(try patchedPatients(type: type, root: root, path: path, value: value))
         }

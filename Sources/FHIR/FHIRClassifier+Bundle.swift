@@ -35,7 +35,8 @@ extension FHIRClassifier {
             let url = requestObject["url"]?.stringValue
         else { throw .invalid("Every entry needs request.method and request.url") }
         let (path, query) = try entryTarget(url)
-        var raw = RawRequest(method: try Self.checkMethod(method), segments: try CanonicalTarget.segments(of: path),
+        var raw = RawRequest(
+            method: try Self.checkMethod(method), segments: try CanonicalTarget.segments(of: path),
             query: query ?? "", contentType: nil, body: [], ifNoneExist: requestObject["ifNoneExist"]?.stringValue)
         if let resource = entry["resource"] {
             // BND-03: no Bundle inside a Bundle.

@@ -22,7 +22,8 @@ extension FHIRClassifier {
             throw .refused("The operation is not allowed through this gateway")
         }
         let level: OperationLevel = id != nil ? .instance : (type != nil ? .type : .system)
-        var interaction = Interaction(kind: .operation, method: request.method, resourceType: type, id: id,
+        var interaction = Interaction(
+            kind: .operation, method: request.method, resourceType: type, id: id,
             operation: name, operationLevel: level)
         switch name {
         case "pdmp-history":
@@ -58,7 +59,8 @@ extension FHIRClassifier {
         interaction.parameters = try FormDecoding.pairs(request.query).map {
             (pair) throws(FHIRRequestError) -> SearchParameter in
             let (name, modifier, chain) = Self.splitKey(pair.key)
-            return SearchParameter(name: name, modifier: modifier, chain: chain, values: try Self.splitValues(pair.value))
+            return SearchParameter(
+                name: name, modifier: modifier, chain: chain, values: try Self.splitValues(pair.value))
         }
         if !request.body.isEmpty { interaction.resource = try jsonBody(request) }
         if let type = interaction.resourceType { interaction.returnedTypes = [type] }
@@ -103,7 +105,8 @@ public enum PDMPHistoryParser {
             try checkShape(parameter, expectedType: expected)
             found[name] = parameter
         }
-        guard let patient = found["patient"]?["resource"], let practitioner = found["authorized-practitioner"]?["resource"]
+        guard let patient = found["patient"]?["resource"],
+            let practitioner = found["authorized-practitioner"]?["resource"]
         else { throw .invalid("$pdmp-history needs patient and authorized-practitioner") }
         return build(found, patient: patient, practitioner: practitioner)
     }
@@ -178,7 +181,8 @@ public enum PDMPHistoryParser {
         let name = resource["name"]?.arrayValue?.first
         let given = name?["given"]?.arrayValue?.compactMap(\.stringValue) ?? []
         let parts = given + [name?["family"]?.stringValue].compactMap { $0 }
-        return PDMPHistoryRequest.Practitioner(identifiers: identifiers(of: resource), npi: value(npiSystem),
+        return PDMPHistoryRequest.Practitioner(
+            identifiers: identifiers(of: resource), npi: value(npiSystem),
             dea: value(deaSystem), name: parts.isEmpty ? nil : parts.joined(separator: " "))
     }
 

@@ -57,7 +57,7 @@ extension FHIRClassifier {
         }
         switch context {
         case .history:
-            guard ["_count", "_since", "_at", "_pretty"].contains(name), modifier == nil, chain == nil else {
+            guard ["_count", "_offset", "_since", "_at", "_pretty"].contains(name), modifier == nil, chain == nil else {
                 throw .invalid("Unsupported history parameter \(name)")
             }
         case .system:
@@ -85,7 +85,9 @@ extension FHIRClassifier {
         let name = parameter.name
         if Self.control.contains(name) { return try Self.checkControl(parameter, type: type) }
         let info: SearchParameterInfo?
-        if let type { info = SearchParameterTable.info(name, of: type) } else {
+        if let type {
+            info = SearchParameterTable.info(name, of: type)
+        } else {
             info = SearchParameterTable.common.contains(name) ? SearchParameterTable.info(name, of: "Resource") : nil
         }
         guard let info else { throw .invalid("Unknown search parameter \(name)") }
@@ -124,9 +126,9 @@ extension FHIRClassifier {
             guard parameter.modifier == nil || parameter.modifier == "iterate", parameter.chain == nil else {
                 throw .invalid("Unsupported modifier on \(parameter.name)")
             }
-        case "_count":
+        case "_count", "_offset":
             guard parameter.modifier == nil, values.count == 1, let count = Int(values[0]), count >= 0 else {
-                throw .invalid("_count must be a non-negative integer")
+                throw .invalid("\(parameter.name) must be a non-negative integer")
             }
         case "_summary":
             guard values.count == 1, ["true", "false", "text", "data", "count"].contains(values[0]) else {
@@ -141,7 +143,8 @@ extension FHIRClassifier {
         case "_sort":
             for value in values {
                 let name = value.hasPrefix("-") ? String(value.dropFirst()) : value
-                let known = type.map { SearchParameterTable.info(name, of: $0) != nil }
+                let known =
+                    type.map { SearchParameterTable.info(name, of: $0) != nil }
                     ?? SearchParameterTable.common.contains(name)
                 guard known else { throw .invalid("Unknown _sort parameter") }
             }

@@ -15,8 +15,10 @@ public struct FHIRClassifier: Sendable {
     public var allowedOperations: Set<String>
 
     /// Headers and parameters that make some frameworks execute another method than the wire method.
-    public static let methodOverrideHeaders: Set<String> = ["x-http-method-override", "x-http-method",
-        "x-method-override"]
+    public static let methodOverrideHeaders: Set<String> = [
+        "x-http-method-override", "x-http-method",
+        "x-method-override",
+    ]
 
     public init(
         baseSegments: [String] = ["fhir"], localBases: [String] = [],
@@ -48,7 +50,8 @@ public struct FHIRClassifier: Sendable {
         }
         let method = try Self.checkMethod(method)
         let (segments, query) = try CanonicalTarget.split(target, base: baseSegments)
-        let request = RawRequest(method: method, segments: segments, query: query ?? "", contentType: contentType,
+        let request = RawRequest(
+            method: method, segments: segments, query: query ?? "", contentType: contentType,
             body: body, ifNoneExist: ifNoneExist)
         return try classify(request, allowBundle: true)
     }
@@ -141,7 +144,8 @@ public struct FHIRClassifier: Sendable {
                 throw .methodNotAllowed("History requires GET")
             }
             let parameters = try historyParameters(request.query)
-            return Interaction(kind: .historyType, method: request.method, resourceType: type, parameters: parameters,
+            return Interaction(
+                kind: .historyType, method: request.method, resourceType: type, parameters: parameters,
                 returnedTypes: [type])
         case _ where child.hasPrefix("$"):
             return try classifyOperation(request, type: type, id: nil)
@@ -155,7 +159,8 @@ public struct FHIRClassifier: Sendable {
         -> Interaction
     {
         guard FHIRSyntax.isValidID(id) else { throw .invalid("Invalid resource id") }
-        var interaction = Interaction(kind: .read, method: request.method, resourceType: type, id: id,
+        var interaction = Interaction(
+            kind: .read, method: request.method, resourceType: type, id: id,
             returnedTypes: [type])
         if type == "Patient" { interaction.patients = [id] }
         switch request.method {
@@ -189,7 +194,8 @@ public struct FHIRClassifier: Sendable {
                 throw .methodNotAllowed("History requires GET")
             }
             let parameters = try historyParameters(request.query)
-            return Interaction(kind: .historyInstance, method: request.method, resourceType: type, id: id,
+            return Interaction(
+                kind: .historyInstance, method: request.method, resourceType: type, id: id,
                 parameters: parameters, patients: type == "Patient" ? [id] : [], returnedTypes: [type])
         }
         return try classifyCompartmentSearch(request, type: type, id: id, target: child)
@@ -204,7 +210,8 @@ public struct FHIRClassifier: Sendable {
         }
         guard request.method == "GET" || request.method == "HEAD" else { throw .methodNotAllowed("vread requires GET") }
         let parameters = try readParameters(request.query, type: type)
-        return Interaction(kind: .vread, method: request.method, resourceType: type, id: id, versionId: segments[3],
+        return Interaction(
+            kind: .vread, method: request.method, resourceType: type, id: id, versionId: segments[3],
             parameters: parameters, patients: type == "Patient" ? [id] : [], returnedTypes: [type])
     }
 
@@ -231,7 +238,8 @@ public struct FHIRClassifier: Sendable {
             returned = [target]
             parameters = try searchParameters(request.query, type: target)
         }
-        var interaction = try searchInteraction(kind: .searchCompartment, method: request.method,
+        var interaction = try searchInteraction(
+            kind: .searchCompartment, method: request.method,
             type: target == "*" ? nil : target, parameters)
         interaction.resourceType = target == "*" ? nil : target
         interaction.compartmentTargetType = target

@@ -117,6 +117,7 @@ public struct Interaction: Sendable, Hashable {
     /// references in bodies), normalised to bare ids. Empty when it names none.
     public var patients: Set<String>
     /// Resource types a search can return: the target type plus every `_include`/`_revinclude` target.
+    /// `*` means any type (a system search without `_type`); `Patient/x/*` lists every compartment type.
     public var returnedTypes: Set<String>
     /// The `$pdmp-history` (or `$process-message` request) parameters, when this is one.
     public var pdmpHistory: PDMPHistoryRequest?

@@ -37,7 +37,8 @@ public enum OperationOutcome {
             ("severity", .string(severity.rawValue)), ("code", .string(code.rawValue)),
             ("diagnostics", .string(diagnostics)),
         ])
-        return .object(JSONObject.make([("resourceType", .string("OperationOutcome")), ("issue", .array([.object(issue)]))]))
+        return .object(
+            JSONObject.make([("resourceType", .string("OperationOutcome")), ("issue", .array([.object(issue)]))]))
     }
 
     /// Appends `string` as a JSON string literal (RFC 8259 §7).

@@ -166,13 +166,18 @@ public enum FHIRReference: Sendable, Hashable {
 
     /// Resolves `reference` against the known absolute `bases` (given without a trailing slash).
     public static func parse(_ reference: String, bases: [String] = []) -> FHIRReference {
-        if reference.hasPrefix("#") {
-            let id = String(reference.dropFirst())
-            return FHIRSyntax.isValidID(id) ? .contained(id) : .unresolvable
+        let utf8 = reference.utf8
+        if utf8.first == UInt8(ascii: "#") {
+            let id = reference.dropFirst()
+            return FHIRSyntax.isValidID(id) ? .contained(String(id)) : .unresolvable
         }
-        if reference.contains("://") {
-            for base in bases where reference.hasPrefix(base + "/") {
-                return parseRelative(reference.dropFirst(base.count + 1))
+        // Hot path in response inspection: byte scans instead of String searching.
+        if let colon = utf8.firstIndex(of: UInt8(ascii: ":")) {
+            guard utf8[colon...].starts(with: "://".utf8) else { return .unresolvable }  // urn:uuid:, urn:oid:
+            for base in bases where reference.hasPrefix(base) {
+                let rest = reference.utf8.dropFirst(base.utf8.count)
+                guard rest.first == UInt8(ascii: "/") else { continue }
+                return parseRelative(Substring(rest.dropFirst()))
             }
             return .unresolvable
         }
@@ -180,12 +185,15 @@ public enum FHIRReference: Sendable, Hashable {
     }
 
     private static func parseRelative(_ text: Substring) -> FHIRReference {
-        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        let shapeOK = parts.count == 2 || (parts.count == 4 && parts[2] == "_history" && FHIRSyntax.isValidID(parts[3]))
-        guard shapeOK, ResourceTypes.isKnown(String(parts[0])), FHIRSyntax.isValidID(parts[1]) else {
-            return .unresolvable
-        }
-        return .resource(type: String(parts[0]), id: String(parts[1]))
+        let parts = text.utf8.split(separator: UInt8(ascii: "/"), maxSplits: 4, omittingEmptySubsequences: false)
+        let shapeOK =
+            parts.count == 2
+            || (parts.count == 4 && parts[2].elementsEqual("_history".utf8)
+                && FHIRSyntax.isValidID(Substring(parts[3])))
+        guard shapeOK, FHIRSyntax.isValidID(Substring(parts[1])) else { return .unresolvable }
+        let type = String(Substring(parts[0]))
+        guard ResourceTypes.isKnown(type) else { return .unresolvable }
+        return .resource(type: type, id: String(Substring(parts[1])))
     }
 }
 

@@ -34,10 +34,13 @@ extension ResponseInspector.Context {
     mutating func filterEntries(_ entries: [JSONValue], bundleType: String) -> [JSONValue] {
         var decisions: [Class?] = entries.map { entry in entry["resource"].map { classify($0) } }
         var referenced: Set<String> = []
-        for (index, entry) in entries.enumerated() where decisions[index] == .release {
-            collectReferences(entry["resource"], into: &referenced)
+        // Collecting references walks every released resource: only worth it when master data waits.
+        var changed = decisions.contains { $0 == .master }
+        if changed {
+            for (index, entry) in entries.enumerated() where decisions[index] == .release {
+                collectReferences(entry["resource"], into: &referenced)
+            }
         }
-        var changed = true
         while changed {
             changed = false
             for (index, entry) in entries.enumerated() where decisions[index] == .master {
@@ -51,7 +54,8 @@ extension ResponseInspector.Context {
         output.reserveCapacity(entries.count)
         let isResponse = bundleType == "batch-response" || bundleType == "transaction-response"
         for (index, entry) in entries.enumerated() {
-            if allowed == nil || decisions[index] == .release || (decisions[index] == nil && isResponse) {
+            let kept = allowed == nil || decisions[index] == .release || (decisions[index] == nil && isResponse)
+            if kept && !(entry["resource"].map(violatesConstraints) ?? false) {
                 output.append(rewritingEntry(entry))
             } else {
                 withheld += 1
@@ -97,7 +101,8 @@ extension ResponseInspector.Context {
     func rewritingEntry(_ entry: JSONValue) -> JSONValue {
         guard case .object(var object) = entry else { return entry }
         if let fullUrl = object["fullUrl"]?.stringValue {
-            object = rewriter.rewrite(fullUrl).map { object.setting("fullUrl", .string($0)) } ?? object.removing("fullUrl")
+            object =
+                rewriter.rewrite(fullUrl).map { object.setting("fullUrl", .string($0)) } ?? object.removing("fullUrl")
         }
         if case .object(let response) = object["response"], let location = response["location"]?.stringValue {
             let rewritten = rewriter.rewrite(location).map { response.setting("location", .string($0)) }
@@ -198,15 +203,25 @@ extension ResponseInspector.Context {
 extension ResponseInspector {
     /// The OperationOutcome telling the client that `count` entries were withheld (no detail of which).
     public static func withheldNotice(count: Int) -> JSONValue {
-        OperationOutcome.value(severity: .warning, code: .suppressed,
+        OperationOutcome.value(
+            severity: .warning, code: .suppressed,
             diagnostics: "\(count) result(s) were withheld because they are outside the authorized patient context")
     }
 
-    static let deniedResponseEntry: JSONValue = .object(JSONObject.make([
-        ("response", .object(JSONObject.make([
-            ("status", .string("403 Forbidden")),
-            ("outcome", OperationOutcome.value(severity: .error, code: .forbidden,
-                diagnostics: FHIRRequestError.accessDenied.publicMessage)),
-        ]))),
-    ]))
+    static let deniedResponseEntry: JSONValue = .object(
+        JSONObject.make([
+            (
+                "response",
+                .object(
+                    JSONObject.make([
+                        ("status", .string("403 Forbidden")),
+                        (
+                            "outcome",
+                            OperationOutcome.value(
+                                severity: .error, code: .forbidden,
+                                diagnostics: FHIRRequestError.accessDenied.publicMessage)
+                        ),
+                    ]))
+            )
+        ]))
 }

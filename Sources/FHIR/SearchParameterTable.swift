@@ -21,9 +21,11 @@ public enum SearchParameterTable {
     /// Parameters every resource type has (R4 search.html "Parameters for all resources").
     static let common: Set<String> = ["_id", "_lastUpdated", "_tag", "_profile", "_security", "_source"]
 
-    /// Result-shaping parameters the gateway understands (R4 search.html §3.1.1.5 and onwards).
+    /// Result-shaping parameters the gateway understands (R4 search.html §3.1.1.5 and onwards). `_offset`
+    /// is not R4 but is how the upstream (sekmet-fhir) pages: its `next` links carry it.
     static let control: Set<String> = [
-        "_count", "_sort", "_include", "_revinclude", "_elements", "_summary", "_total", "_format", "_pretty",
+        "_count", "_offset", "_sort", "_include", "_revinclude", "_elements", "_summary", "_total", "_format",
+        "_pretty",
     ]
 
     static let table: [String: [String: SearchParameterInfo]] = build()

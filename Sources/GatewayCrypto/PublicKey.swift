@@ -3,7 +3,6 @@
 
 import COpenSSL
 
-
 /// An RSA or EC public key.
 public final class PublicKey: Sendable {
     let key: PKey

@@ -111,7 +111,8 @@ public enum YAMLEmitter {
     private static func isDigit(_ scalar: Unicode.Scalar) -> Bool { scalar.value >= 0x30 && scalar.value <= 0x39 }
 
     private static func isAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
-        isDigit(scalar) || (scalar.value >= 0x41 && scalar.value <= 0x5A) || (scalar.value >= 0x61 && scalar.value <= 0x7A)
+        isDigit(scalar) || (scalar.value >= 0x41 && scalar.value <= 0x5A)
+            || (scalar.value >= 0x61 && scalar.value <= 0x7A)
     }
 
     /// A double-quoted scalar; everything outside YAML's printable set is escaped (YAML 1.2 §5.1, §5.7).

@@ -188,12 +188,14 @@ private struct TreeBuilder {
         case .mapping(let start, let path, let tag, var entries, let pendingKey, var seen):
             if let key = pendingKey {
                 entries.append(YAMLMappingEntry(key: key, value: node))
-                stack.append(.mapping(start: start, path: path, tag: tag, entries: entries, pendingKey: nil, seen: seen))
+                stack.append(
+                    .mapping(start: start, path: path, tag: tag, entries: entries, pendingKey: nil, seen: seen))
             } else {
                 let text = node.scalarText ?? ""
                 try checkKey(node, text: text, seen: seen)
                 seen[text] = node.mark
-                stack.append(.mapping(start: start, path: path, tag: tag, entries: entries, pendingKey: node, seen: seen))
+                stack.append(
+                    .mapping(start: start, path: path, tag: tag, entries: entries, pendingKey: node, seen: seen))
             }
         }
     }
@@ -232,7 +234,9 @@ private struct TreeBuilder {
     }
 
     /// Core tags only (YAML 1.2 §10.3); everything else is refused.
-    private func checkedTag(_ raw: UnsafeMutablePointer<yaml_char_t>?, at: YAMLMark) throws(YAMLDecodingError) -> String? {
+    private func checkedTag(
+        _ raw: UnsafeMutablePointer<yaml_char_t>?, at: YAMLMark
+    ) throws(YAMLDecodingError) -> String? {
         guard let raw else { return nil }
         let tag = String(cString: raw)
         let core = ["str", "int", "bool", "null", "float", "seq", "map"].map { "tag:yaml.org,2002:\($0)" }

@@ -19,7 +19,10 @@ public enum Base64URL {
         var index = 0
         while index + 3 <= bytes.count {
             let n = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
-            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
+            out += [
+                alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)],
+                alphabet[Int(n & 63)],
+            ]
             index += 3
         }
         let rest = bytes.count - index
@@ -50,7 +53,8 @@ public enum Base64URL {
         out.reserveCapacity(sextets.count * 3 / 4)
         var index = 0
         while index + 4 <= sextets.count {
-            let n = UInt32(sextets[index]) << 18 | UInt32(sextets[index + 1]) << 12
+            let n =
+                UInt32(sextets[index]) << 18 | UInt32(sextets[index + 1]) << 12
                 | UInt32(sextets[index + 2]) << 6 | UInt32(sextets[index + 3])
             out += [UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
             index += 4

@@ -142,6 +142,7 @@ public struct JWKSet: Sendable {
     /// Keys that were skipped, with the reason (RFC 7517 §5: unusable members are ignored).
     public let rejected: [(index: Int, reason: String)]
 
+    /// A set from already parsed keys.
     public init(keys: [JWK], rejected: [(index: Int, reason: String)] = []) {
         self.keys = keys
         self.rejected = rejected

@@ -5,9 +5,15 @@ public import GatewayCrypto
 
 /// An asymmetric JWS algorithm.
 public enum JWSAlgorithm: String, Sendable, Hashable, CaseIterable {
-    case rs256 = "RS256", rs384 = "RS384", rs512 = "RS512"
-    case ps256 = "PS256", ps384 = "PS384", ps512 = "PS512"
-    case es256 = "ES256", es384 = "ES384", es512 = "ES512"
+    case rs256 = "RS256"
+    case rs384 = "RS384"
+    case rs512 = "RS512"
+    case ps256 = "PS256"
+    case ps384 = "PS384"
+    case ps512 = "PS512"
+    case es256 = "ES256"
+    case es384 = "ES384"
+    case es512 = "ES512"
 
     /// The signature scheme behind the name.
     public var scheme: SignatureScheme {

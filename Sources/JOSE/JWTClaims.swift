@@ -8,6 +8,7 @@ public struct JWTClaims: Sendable {
     /// The claims object, members in token order.
     public let object: JSONObject
 
+    /// Wraps a claims object.
     public init(_ object: JSONObject) { self.object = object }
 
     /// NumericDates beyond this (the year 5138) are absurd; refusing them keeps later arithmetic exact.

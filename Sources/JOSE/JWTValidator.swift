@@ -28,6 +28,7 @@ public struct JWTClaimRules: Sendable {
     /// Whether `jti` must be present (as a non-empty string).
     public var requireJTI: Bool
 
+    /// A claim profile; `types` are stored lowercased.
     public init(
         issuer: String? = nil, audience: AudienceRule, types: Set<String>, typeOptional: Bool = false,
         leeway: Double = 0, maxLifetime: Double, requireJTI: Bool = false
@@ -44,8 +45,11 @@ public struct JWTClaimRules: Sendable {
 
 /// The time claims after validation.
 public struct ValidatedTimes: Sendable, Equatable {
+    /// `exp`.
     public let expiresAt: Double
+    /// `iat`, if present.
     public let issuedAt: Double?
+    /// `nbf`, if present.
     public let notBefore: Double?
 }
 
@@ -86,7 +90,8 @@ public enum JWTValidator {
 
     /// `now < exp + leeway`; `exp ≤ now + maxLifetime + leeway`; `nbf ≤ now + leeway`; `iat ≤ now + leeway`
     /// and `exp − iat ≤ maxLifetime` (RFC 7519 §4.1.4-4.1.6; bounds per JWT-09).
-    static func checkTimes(_ claims: JWTClaims, _ rules: JWTClaimRules, now: Double) throws(JOSEError) -> ValidatedTimes {
+    static func checkTimes(_ claims: JWTClaims, _ rules: JWTClaimRules, now: Double) throws(JOSEError) -> ValidatedTimes
+    {
         guard let exp = try claims.numericDate("exp") else { throw .invalidClaim("exp is required") }
         let nbf = try claims.numericDate("nbf")
         let iat = try claims.numericDate("iat")

@@ -62,6 +62,7 @@ public struct VerificationKeySet: Sendable {
     /// The bound keys.
     public let keys: [VerificationKey]
 
+    /// A set of already bound keys.
     public init(_ keys: [VerificationKey]) { self.keys = keys }
 
     /// Binds every key of a JWK Set under an allow-list.

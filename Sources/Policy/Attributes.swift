@@ -92,15 +92,76 @@ enum Attribute: String, Sendable, CaseIterable {
     var needsTime: Bool { self == .timeHour || self == .timeWeekday }
 }
 
-/// Per-decision facts computed on first use: the parsed client address and the local time.
-struct LazyFacts {
+/// UTC offsets of the configured zone, precomputed for a window around load time so that a decision never
+/// calls into the time-zone database (outside the window, the database is asked directly).
+final class ZoneOffsets: Sendable {
     let timeZone: TimeZone
+    /// Instants (seconds since the epoch, ascending) from which `offsets[i]` applies.
+    private let starts: [Double]
+    private let offsets: [Int]
+    private let end: Double
+
+    init(_ timeZone: TimeZone, around reference: Date = Date()) {
+        self.timeZone = timeZone
+        let first = reference.addingTimeInterval(-31 * 86400)
+        let last = reference.addingTimeInterval(2 * 366 * 86400)
+        var starts = [first.timeIntervalSince1970]
+        var offsets = [timeZone.secondsFromGMT(for: first)]
+        var cursor = first
+        while let next = timeZone.nextDaylightSavingTimeTransition(after: cursor), next < last {
+            starts.append(next.timeIntervalSince1970)
+            offsets.append(timeZone.secondsFromGMT(for: next))
+            cursor = next
+        }
+        self.starts = starts
+        self.offsets = offsets
+        self.end = last.timeIntervalSince1970
+    }
+
+    /// Seconds east of UTC at `time`.
+    func offset(at time: Double) -> Int {
+        guard time >= starts[0], time < end else {
+            return timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: time))
+        }
+        var index = starts.count - 1
+        while starts[index] > time { index -= 1 }
+        return offsets[index]
+    }
+}
+
+/// Per-decision facts, computed on first use: the parsed client address, the local time, and copies of the
+/// registry entry and the `$pdmp-history` parameters (copied once per decision instead of once per test).
+struct LazyFacts {
+    let zone: ZoneOffsets
     private var addressState: UInt8 = 0  // 0 unknown, 1 parsed, 2 invalid
     private var address = IPAddress(high: 0, low: 0)
     private var timeParts: (hour: Int, weekday: Int)?
 
-    init(timeZone: TimeZone) {
-        self.timeZone = timeZone
+    private var clientLoaded = false
+    private(set) var clientRegistered = false
+    private(set) var clientKind: String?
+    private(set) var clientStatus: String?
+    private(set) var clientRoles: [String] = []
+    private(set) var clientNPIs: [String] = []
+    private(set) var clientDEAs: [String] = []
+    private(set) var clientNetworks: [String] = []
+
+    private var pdmpLoaded = false
+    private(set) var isPDMP = false
+    private(set) var practitionerNPI: String?
+    private(set) var practitionerDEA: String?
+    private(set) var practitionerRole: String?
+    private(set) var practitionerIdentifiers: [String] = []
+    private(set) var organizationIdentifiers: [String] = []
+    private(set) var hasDelegate = false
+    private(set) var delegateNPI: String?
+    private(set) var delegateDEA: String?
+    private(set) var delegateIdentifiers: [String] = []
+    private(set) var animalOwner: Bool?
+    private(set) var preStage: Bool?
+
+    init(zone: ZoneOffsets) {
+        self.zone = zone
     }
 
     mutating func clientAddress(_ input: PolicyInput) -> IPAddress? {
@@ -118,14 +179,44 @@ struct LazyFacts {
     /// Hour (0...23) and weekday (0 = Monday) of `now` in the configured zone.
     mutating func time(_ input: PolicyInput) -> (hour: Int, weekday: Int) {
         if let timeParts { return timeParts }
-        let offset = timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: input.now))
-        let local = Int((input.now + Double(offset)).rounded(.down))
+        let local = Int((input.now + Double(zone.offset(at: input.now))).rounded(.down))
         let days = local >= 0 ? local / 86400 : (local - 86399) / 86400
         let seconds = local - days * 86400
         // 1970-01-01 was a Thursday (index 3 when Monday is 0).
         let parts = (hour: seconds / 3600, weekday: ((days % 7) + 7 + 3) % 7)
         timeParts = parts
         return parts
+    }
+
+    mutating func loadClient(_ input: PolicyInput) {
+        guard !clientLoaded else { return }
+        clientLoaded = true
+        guard let client = input.principal.client else { return }
+        clientRegistered = true
+        clientKind = client.kind.rawValue
+        clientStatus = client.status.rawValue
+        clientRoles = client.roles
+        clientNPIs = client.npis
+        clientDEAs = client.deas
+        clientNetworks = client.networks
+    }
+
+    mutating func loadPDMP(_ input: PolicyInput) {
+        guard !pdmpLoaded else { return }
+        pdmpLoaded = true
+        guard let history = input.interaction.pdmpHistory else { return }
+        isPDMP = true
+        practitionerNPI = history.authorizedPractitioner?.npi
+        practitionerDEA = history.authorizedPractitioner?.dea
+        practitionerIdentifiers = history.authorizedPractitioner?.identifiers ?? []
+        practitionerRole = history.practitionerRole
+        organizationIdentifiers = history.organizationIdentifiers
+        hasDelegate = history.delegate != nil
+        delegateNPI = history.delegate?.npi
+        delegateDEA = history.delegate?.dea
+        delegateIdentifiers = history.delegate?.identifiers ?? []
+        animalOwner = history.hasAnimalOwner
+        preStage = history.preStage
     }
 }
 
@@ -185,8 +276,8 @@ extension Attribute {
     func string(_ input: PolicyInput, _ facts: inout LazyFacts) -> String? {
         switch self {
         case .clientID: return input.principal.clientID
-        case .clientKind: return input.principal.client?.kind.rawValue
-        case .clientStatus: return input.principal.client?.status.rawValue
+        case .clientKind: facts.loadClient(input); return facts.clientKind
+        case .clientStatus: facts.loadClient(input); return facts.clientStatus
         case .tokenIssuer: return input.principal.issuer
         case .tokenPatient: return input.principal.patient
         case .tokenPurposeOfUse: return input.principal.purposeOfUse
@@ -195,11 +286,11 @@ extension Attribute {
         case .requestType: return input.interaction.resourceType
         case .requestID: return input.interaction.id
         case .requestOperation: return input.interaction.operation
-        case .pdmpPractitionerNPI: return input.interaction.pdmpHistory?.authorizedPractitioner?.npi
-        case .pdmpPractitionerDEA: return input.interaction.pdmpHistory?.authorizedPractitioner?.dea
-        case .pdmpPractitionerRole: return input.interaction.pdmpHistory?.practitionerRole
-        case .pdmpDelegateNPI: return input.interaction.pdmpHistory?.delegate?.npi
-        case .pdmpDelegateDEA: return input.interaction.pdmpHistory?.delegate?.dea
+        case .pdmpPractitionerNPI: facts.loadPDMP(input); return facts.practitionerNPI
+        case .pdmpPractitionerDEA: facts.loadPDMP(input); return facts.practitionerDEA
+        case .pdmpPractitionerRole: facts.loadPDMP(input); return facts.practitionerRole
+        case .pdmpDelegateNPI: facts.loadPDMP(input); return facts.delegateNPI
+        case .pdmpDelegateDEA: facts.loadPDMP(input); return facts.delegateDEA
         case .networkMTLSSubject: return input.mtlsSubject
         case .timeWeekday: return Attribute.weekdays[facts.time(input).weekday]
         default: return nil
@@ -207,40 +298,32 @@ extension Attribute {
     }
 
     /// The value of a set attribute (empty when absent).
-    func set(_ input: PolicyInput) -> StringSetView {
+    func set(_ input: PolicyInput, _ facts: inout LazyFacts) -> StringSetView {
         switch self {
-        case .clientRoles: return Self.view(input.principal.client?.roles)
-        case .clientNPIs: return Self.view(input.principal.client?.npis)
-        case .clientDEAs: return Self.view(input.principal.client?.deas)
-        case .clientNetworks: return Self.view(input.principal.client?.networks)
+        case .clientRoles: facts.loadClient(input); return .array(facts.clientRoles)
+        case .clientNPIs: facts.loadClient(input); return .array(facts.clientNPIs)
+        case .clientDEAs: facts.loadClient(input); return .array(facts.clientDEAs)
+        case .clientNetworks: facts.loadClient(input); return .array(facts.clientNetworks)
         case .tokenScopes: return .array(input.principal.scopes)
         case .requestParameters: return .parameterNames(input.interaction.parameters)
         case .requestPatients: return .set(input.interaction.patients)
         case .requestReturnedTypes: return .set(input.interaction.returnedTypes)
-        case .pdmpPractitionerIdentifiers:
-            return Self.view(input.interaction.pdmpHistory?.authorizedPractitioner?.identifiers)
-        case .pdmpOrganizationIdentifiers:
-            return Self.view(input.interaction.pdmpHistory?.organizationIdentifiers)
-        case .pdmpDelegateIdentifiers:
-            return Self.view(input.interaction.pdmpHistory?.delegate?.identifiers)
+        case .pdmpPractitionerIdentifiers: facts.loadPDMP(input); return .array(facts.practitionerIdentifiers)
+        case .pdmpOrganizationIdentifiers: facts.loadPDMP(input); return .array(facts.organizationIdentifiers)
+        case .pdmpDelegateIdentifiers: facts.loadPDMP(input); return .array(facts.delegateIdentifiers)
         default: return .empty
         }
     }
 
-    private static func view(_ values: [String]?) -> StringSetView {
-        guard let values else { return .empty }
-        return .array(values)
-    }
-
     /// The value of a boolean or presence attribute; nil when absent (e.g. `pdmp.animal_owner` on a
     /// request that is not a `$pdmp-history`).
-    func bool(_ input: PolicyInput) -> Bool? {
+    func bool(_ input: PolicyInput, _ facts: inout LazyFacts) -> Bool? {
         switch self {
-        case .clientRegistered: return input.principal.client != nil
-        case .pdmpRequest: return input.interaction.pdmpHistory != nil
-        case .pdmpAnimalOwner: return input.interaction.pdmpHistory?.hasAnimalOwner
-        case .pdmpPreStage: return input.interaction.pdmpHistory?.preStage
-        case .pdmpDelegate: return input.interaction.pdmpHistory?.delegate != nil
+        case .clientRegistered: facts.loadClient(input); return facts.clientRegistered
+        case .pdmpRequest: facts.loadPDMP(input); return facts.isPDMP
+        case .pdmpAnimalOwner: facts.loadPDMP(input); return facts.animalOwner
+        case .pdmpPreStage: facts.loadPDMP(input); return facts.preStage
+        case .pdmpDelegate: facts.loadPDMP(input); return facts.hasDelegate
         default: return nil
         }
     }

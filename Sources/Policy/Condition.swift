@@ -86,10 +86,10 @@ extension Matcher {
         }
         switch attribute.type {
         case .string: return matchString(attribute.string(input, &facts), attribute, input, &facts)
-        case .stringSet: return matchSet(attribute.set(input), input, &facts)
-        case .bool, .presence: return matchBool(attribute.bool(input))
+        case .stringSet: return matchSet(attribute.set(input, &facts), input, &facts)
+        case .bool, .presence: return matchBool(attribute.bool(input, &facts))
         case .int: return matchInt(attribute.int(input, &facts))
-        case .address: return matchAddress(facts.clientAddress(input), input)
+        case .address: return matchAddress(facts.clientAddress(input), input, &facts)
         }
     }
 
@@ -137,25 +137,33 @@ extension Matcher {
         }
     }
 
-    private func matchAddress(_ address: IPAddress?, _ input: PolicyInput) -> Bool {
+    private func matchAddress(_ address: IPAddress?, _ input: PolicyInput, _ facts: inout LazyFacts) -> Bool {
         if case .exists(let expected) = self { return (address != nil) == expected }
         guard let address else { return false }
         switch self {
         case .equalsAddress(let expected): return address == expected
         case .cidr(let blocks): return blocks.contains { $0.contains(address) }
-        case .cidrAttribute(let other):
-            // Registry entries are parsed here, allocation-free; an unparsable entry matches nothing.
-            return other.set(input).contains { text in
-                let block = text.utf8.withContiguousStorageIfAvailable { CIDRBlock.parse($0, strict: false) }
-                return (block ?? CIDRBlock(text)).map { $0.contains(address) } ?? false
-            }
+        case .cidrAttribute(let other): return Self.address(address, isInNetworksOf: other, input, &facts)
         default: return false
         }
     }
 
+    /// The address lies in one of the CIDR blocks listed by `other` (e.g. `client.networks`). Registry
+    /// entries are parsed here, allocation-free; an unparsable entry matches nothing.
+    static func address(
+        _ address: IPAddress, isInNetworksOf other: Attribute, _ input: PolicyInput, _ facts: inout LazyFacts
+    ) -> Bool {
+        other.set(input, &facts).contains { text in
+            let block = text.utf8.withContiguousStorageIfAvailable { CIDRBlock.parse($0, strict: false) }
+            return (block ?? CIDRBlock(text)).map { $0.contains(address) } ?? false
+        }
+    }
+
     /// `value` is an element of `other` (a set attribute) or equal to it (a string attribute).
-    private static func isIn(_ value: String, _ other: Attribute, _ input: PolicyInput, _ facts: inout LazyFacts) -> Bool {
-        if other.type == .stringSet { return other.set(input).contains(value) }
+    private static func isIn(
+        _ value: String, _ other: Attribute, _ input: PolicyInput, _ facts: inout LazyFacts
+    ) -> Bool {
+        if other.type == .stringSet { return other.set(input, &facts).contains(value) }
         return other.string(input, &facts) == value
     }
 }

@@ -232,7 +232,8 @@ struct PolicyCompiler {
             }) else { continue }
             // Only the audit level means something when the request is refused.
             if effect == .forbid, obligation.name != "audit_detail" {
-                errors.append(YAMLDecodingError(at: item, "obligation \(obligation.name) has no effect on a forbid rule"))
+                let problem = "obligation \(obligation.name) has no effect on a forbid rule"
+                errors.append(YAMLDecodingError(at: item, problem))
                 continue
             }
             if result.contains(where: { $0.name == obligation.name && obligation.name != "rate_limit" }) {

@@ -8,7 +8,7 @@ import SMART
 public enum PolicyExplainer {
     /// Which rules matched, which conditions failed and why, and the final decision, for `input`.
     public static func explain(_ input: PolicyInput, policies: PolicySet) -> String {
-        var facts = LazyFacts(timeZone: policies.options.timeZone)
+        var facts = LazyFacts(zone: policies.zone)
         var lines = [describeRequest(input)]
         for rule in policies.rules {
             var body: [String] = []
@@ -118,8 +118,8 @@ public enum PolicyExplainer {
     private static func value(_ attribute: Attribute, _ input: PolicyInput, _ facts: inout LazyFacts) -> String {
         switch attribute.type {
         case .string: return attribute.string(input, &facts) ?? "(absent)"
-        case .stringSet: return "[" + attribute.set(input).elements.joined(separator: ", ") + "]"
-        case .bool, .presence: return attribute.bool(input).map { String($0) } ?? "(absent)"
+        case .stringSet: return "[" + attribute.set(input, &facts).elements.joined(separator: ", ") + "]"
+        case .bool, .presence: return attribute.bool(input, &facts).map { String($0) } ?? "(absent)"
         case .int: return attribute.int(input, &facts).map { String($0) } ?? "(absent)"
         case .address: return facts.clientAddress(input).map(\.description) ?? "(unparsable: \(input.clientAddress))"
         }

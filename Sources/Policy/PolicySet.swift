@@ -8,6 +8,7 @@
 public import Foundation
 public import GatewayCore
 public import GatewayYAML
+import FHIR
 
 /// Why a policy set could not be loaded: every problem found, each with file, line and column.
 public struct PolicyLoadError: Error, Sendable, CustomStringConvertible {
@@ -49,7 +50,13 @@ public final class PolicySet: Sendable {
     let rules: [CompiledRule]
     private let enforced: [CompiledRule]
     private let shadowRules: [CompiledRule]
+    /// Enforced rules' conditions, then shadow rules', flattened for evaluation.
+    private let program: FlatTables
+    /// Per rule (same order as `program.roots`): a quick test that skips rules which cannot match.
+    private let prefilters: [RulePrefilter]
     let options: PolicyOptions
+    /// The configured zone's UTC offsets, precomputed.
+    let zone: ZoneOffsets
     /// The policy files that were loaded (base names without extension).
     public let files: [String]
 
@@ -57,8 +64,11 @@ public final class PolicySet: Sendable {
         self.rules = rules
         self.enforced = rules.filter { $0.mode == .enforce }
         self.shadowRules = rules.filter { $0.mode == .shadow }
+        self.program = FlatTables(FlatProgram(conditions: (enforced + shadowRules).map(\.condition)))
+        self.prefilters = (enforced + shadowRules).map { RulePrefilter($0.condition) }
         self.files = files
         self.options = options
+        self.zone = ZoneOffsets(options.timeZone)
     }
 
     /// The ids (`file:rule`) of every rule.
@@ -146,15 +156,22 @@ public final class PolicySet: Sendable {
 
     /// Decides one request. Call only after the SMART scopes have permitted the interaction.
     public func evaluate(_ input: PolicyInput) -> PolicyDecision {
-        var facts = LazyFacts(timeZone: options.timeZone)
+        var facts = LazyFacts(zone: zone)
+        let evaluator = program.evaluator
+        let roots = program.roots
+        let kind = RulePrefilter.bit(input.interaction.kind)
+        facts.loadPDMP(input)
+        let isPDMP = facts.isPDMP
         var matched: [String] = []
-        var firstForbid: Int = -1
-        var firstPermit: Int = -1
+        var firstForbid = -1
+        var firstPermit = -1
         var permits = 0
         var forbids = 0
-        for index in enforced.indices where enforced[index].condition.matches(input, &facts) {
-            matched.append(enforced[index].id)
-            if enforced[index].effect == .forbid {
+        for index in enforced.indices
+        where prefilters[index].admits(kind, isPDMP) && evaluator.condition(roots[index], input, &facts) {
+            let rule = enforced[index]
+            matched.append(rule.id)
+            if rule.effect == .forbid {
                 if firstForbid < 0 { firstForbid = index }
                 forbids += 1
             } else {
@@ -162,37 +179,40 @@ public final class PolicySet: Sendable {
                 permits += 1
             }
         }
-        var decision: PolicyDecision
+        let shadow = shadowRules.isEmpty ? [] : shadowOutcomes(input, kind, isPDMP, evaluator, &facts)
+        let wouldAllow = firstForbid < 0 && (firstPermit >= 0 || shadow.contains { $0.effect == .permit })
+        let shadowDecision: Bool? = shadow.isEmpty ? nil : !shadow.contains { $0.effect == .forbid } && wouldAllow
         if firstForbid >= 0 {
             let rule = enforced[firstForbid]
-            decision = PolicyDecision(
+            return PolicyDecision(
                 allowed: false, matchedRules: matched, decidingRule: rule.id,
                 reason: rule.reason ?? PolicyDecision.defaultDenialReason,
-                obligations: obligations(of: .forbid, count: forbids, first: firstForbid, input: input, facts: &facts))
-        } else if firstPermit >= 0 {
-            let rule = enforced[firstPermit]
-            decision = PolicyDecision(
-                allowed: true, matchedRules: matched, decidingRule: rule.id, reason: rule.reason,
-                obligations: obligations(of: .permit, count: permits, first: firstPermit, input: input, facts: &facts))
-        } else {
-            decision = PolicyDecision(
-                allowed: false, matchedRules: matched, decidingRule: nil, reason: PolicyDecision.defaultDenialReason,
-                obligations: [])
+                obligations: obligations(.forbid, count: forbids, first: firstForbid, input, evaluator, &facts),
+                shadow: shadow, shadowDecision: shadowDecision)
         }
-        if !shadowRules.isEmpty { applyShadow(&decision, input: input, facts: &facts, forbidMatched: firstForbid >= 0) }
-        return decision
+        if firstPermit >= 0 {
+            let rule = enforced[firstPermit]
+            return PolicyDecision(
+                allowed: true, matchedRules: matched, decidingRule: rule.id, reason: rule.reason,
+                obligations: obligations(.permit, count: permits, first: firstPermit, input, evaluator, &facts),
+                shadow: shadow, shadowDecision: shadowDecision)
+        }
+        return PolicyDecision(
+            allowed: false, matchedRules: matched, decidingRule: nil, reason: PolicyDecision.defaultDenialReason,
+            obligations: [], shadow: shadow, shadowDecision: shadowDecision)
     }
 
     /// The obligations of the matching enforced rules with `effect`. With one matching rule its precomputed
     /// list is returned as is (no allocation); otherwise the lists are merged without duplicates.
     private func obligations(
-        of effect: PolicyEffect, count: Int, first: Int, input: PolicyInput, facts: inout LazyFacts
+        _ effect: PolicyEffect, count: Int, first: Int, _ input: PolicyInput, _ evaluator: FlatEvaluator,
+        _ facts: inout LazyFacts
     ) -> [Obligation] {
         if count == 1 { return enforced[first].obligations }
         var merged: [Obligation] = []
         for index in first..<enforced.count where enforced[index].effect == effect {
             let rule = enforced[index]
-            guard !rule.obligations.isEmpty, rule.condition.matches(input, &facts) else { continue }
+            guard !rule.obligations.isEmpty, evaluator.condition(program.roots[index], input, &facts) else { continue }
             for obligation in rule.obligations where !merged.contains(obligation) { merged.append(obligation) }
         }
         // Two audit levels: the fuller one wins.
@@ -200,20 +220,104 @@ public final class PolicySet: Sendable {
         return merged
     }
 
-    private func applyShadow(
-        _ decision: inout PolicyDecision, input: PolicyInput, facts: inout LazyFacts, forbidMatched: Bool
-    ) {
+    private func shadowOutcomes(
+        _ input: PolicyInput, _ kind: UInt32, _ isPDMP: Bool, _ evaluator: FlatEvaluator, _ facts: inout LazyFacts
+    ) -> [ShadowOutcome] {
         var outcomes: [ShadowOutcome] = []
-        for rule in shadowRules where rule.condition.matches(input, &facts) {
+        let offset = enforced.count
+        for index in shadowRules.indices
+        where prefilters[offset + index].admits(kind, isPDMP)
+            && evaluator.condition(program.roots[offset + index], input, &facts) {
+            let rule = shadowRules[index]
             outcomes.append(ShadowOutcome(rule: rule.id, effect: rule.effect, reason: rule.reason))
         }
-        guard !outcomes.isEmpty else { return }
-        decision.shadow = outcomes
-        if forbidMatched || outcomes.contains(where: { $0.effect == .forbid }) {
-            decision.shadowDecision = false
-        } else {
-            decision.shadowDecision = decision.allowed || outcomes.contains { $0.effect == .permit }
+        return outcomes
+    }
+
+    /// The reference evaluation of one rule by walking its condition tree (tests compare it with the
+    /// flattened program).
+    func treeMatches(_ rule: CompiledRule, _ input: PolicyInput) -> Bool {
+        var facts = LazyFacts(zone: zone)
+        return rule.condition.matches(input, &facts)
+    }
+}
+
+/// What a rule's top-level conditions say about the interaction kind and `pdmp.request`, checked before
+/// the rule is evaluated. Sound by construction: it only reads positive top-level tests, so a rule it
+/// skips could not have matched.
+struct RulePrefilter: Sendable {
+    /// Bit i set: the rule can match interaction kind number i.
+    var kinds: UInt32 = .max
+    var requiresPDMP = false
+
+    init(_ condition: Condition) {
+        var conjuncts = [condition]
+        while let next = conjuncts.popLast() {
+            switch next {
+            case .all(let children): conjuncts += children
+            case .test(let test): restrict(test)
+            default: break
+            }
         }
+    }
+
+    private mutating func restrict(_ test: AttributeTest) {
+        switch (test.attribute, test.matcher) {
+        case (.requestKind, .equalsString(let value)): kinds &= Self.bits([value])
+        case (.requestKind, .inStrings(let values)): kinds &= Self.bits(values)
+        case (.pdmpRequest, .equalsBool(true)), (.pdmpRequest, .exists(true)): requiresPDMP = true
+        case (let attribute, let matcher) where attribute != .pdmpRequest && attribute.rawValue.hasPrefix("pdmp."):
+            // Every other pdmp.* attribute is absent (or empty) without a PDMP request, and these matchers
+            // fail on an absent value (Matcher.matches).
+            switch matcher {
+            case .equalsString, .inStrings, .inAttribute, .contains, .intersects, .equalsBool, .exists(true):
+                requiresPDMP = true
+            default:
+                break
+            }
+        default: break
+        }
+    }
+
+    func admits(_ kind: UInt32, _ isPDMP: Bool) -> Bool {
+        kinds & kind != 0 && (isPDMP || !requiresPDMP)
+    }
+
+    private static let allKinds = InteractionKind.allCases
+
+    private static func bits(_ values: [String]) -> UInt32 {
+        var mask: UInt32 = 0
+        for value in values {
+            if let index = allKinds.firstIndex(where: { $0.rawValue == value }) { mask |= 1 << UInt32(index) }
+        }
+        return mask
+    }
+
+    /// The bit of `kind` (position in `InteractionKind.allCases`).
+    static func bit(_ kind: InteractionKind) -> UInt32 {
+        let index: UInt32
+        switch kind {
+        case .read: index = 0
+        case .vread: index = 1
+        case .update: index = 2
+        case .patch: index = 3
+        case .delete: index = 4
+        case .create: index = 5
+        case .conditionalUpdate: index = 6
+        case .conditionalDelete: index = 7
+        case .conditionalPatch: index = 8
+        case .historyInstance: index = 9
+        case .historyType: index = 10
+        case .historySystem: index = 11
+        case .searchType: index = 12
+        case .searchSystem: index = 13
+        case .searchCompartment: index = 14
+        case .capabilities: index = 15
+        case .batch: index = 16
+        case .transaction: index = 17
+        case .operation: index = 18
+        }
+        return 1 << index
     }
 }
 

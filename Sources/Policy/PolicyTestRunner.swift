@@ -155,8 +155,8 @@ struct PolicyTestCase {
             interaction = try classify(method, url, contentType, body)
         } catch {
             let passed = expected == .invalid
-            return PolicyTestCaseResult(name: name, passed: passed,
-                                        failure: passed ? "" : "expected \(expected.rawValue), request rejected: \(error)")
+            let failure = passed ? "" : "expected \(expected.rawValue), request rejected: \(error)"
+            return PolicyTestCaseResult(name: name, passed: passed, failure: failure)
         }
         let input = PolicyInput(principal: principal, interaction: interaction, clientAddress: address,
                                 mtlsSubject: mtlsSubject, now: now)
@@ -220,7 +220,8 @@ struct PolicyTestCase {
             } ?? .active
             client = RegisteredClient(
                 id: id, name: try node.optionalString(at: "name") ?? id, kind: kind,
-                npis: try node.optionalStringList(at: "npis") ?? [], deas: try node.optionalStringList(at: "deas") ?? [],
+                npis: try node.optionalStringList(at: "npis") ?? [],
+                deas: try node.optionalStringList(at: "deas") ?? [],
                 roles: try node.optionalStringList(at: "roles") ?? [],
                 networks: try node.optionalStringList(at: "networks") ?? [], status: status)
         }

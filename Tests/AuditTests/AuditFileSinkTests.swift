@@ -105,7 +105,8 @@ struct AuditFileSinkTests {
     func rotatesBySize() throws {
         let dir = TempDirectory()
         defer { dir.remove() }
-        let sink = AuditFileSink(configuration: sinkConfiguration(dir.path, maxFileBytes: 4096), metrics: MetricsRegistry())
+        let sink = AuditFileSink(
+            configuration: sinkConfiguration(dir.path, maxFileBytes: 4096), metrics: MetricsRegistry())
         for n in 1...60 { _ = sink.appendAndWait(sampleEvent(n, padding: 200)) }
         sink.stop()
 
@@ -170,7 +171,8 @@ struct AuditFileSinkTests {
         let dir = TempDirectory()
         defer { dir.remove() }
         let sink = AuditFileSink(
-            configuration: AuditFileSink.Configuration(directory: dir.path, commitDelay: 0.001), metrics: MetricsRegistry())
+            configuration: AuditFileSink.Configuration(directory: dir.path, commitDelay: 0.001),
+            metrics: MetricsRegistry())
         let seqs = Mutex<[UInt64]>([])
         let group = DispatchGroup()
         let threads = 8

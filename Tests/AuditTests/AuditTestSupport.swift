@@ -43,14 +43,19 @@ final class ManualClock: Clock {
 
 /// A small AuditEvent-like object, distinct per `n`.
 func sampleEvent(_ n: Int, padding: Int = 0) -> JSONValue {
-    .object(JSONObject([
-        ("resourceType", .string("AuditEvent")),
-        ("outcome", .string("0")),
-        ("recorded", .string("2025-01-15T10:00:00.000Z")),
-        ("entity", .array([.object(JSONObject([("what", .object(JSONObject([("reference", .string("Patient/p\(n)"))])))]))])),
-        ("note", .string("é \"quoted\" \\ line\nbreak " + String(repeating: "x", count: padding))),
-        ("n", .number(String(n))),
-    ]))
+    .object(
+        JSONObject([
+            ("resourceType", .string("AuditEvent")),
+            ("outcome", .string("0")),
+            ("recorded", .string("2025-01-15T10:00:00.000Z")),
+            (
+                "entity",
+                .array([.object(JSONObject([("what", .object(JSONObject([("reference", .string("Patient/p\(n)"))])))]))]
+                )
+            ),
+            ("note", .string("é \"quoted\" \\ line\nbreak " + String(repeating: "x", count: padding))),
+            ("n", .number(String(n))),
+        ]))
 }
 
 /// A sink configuration for tests: no linger, quick retries.

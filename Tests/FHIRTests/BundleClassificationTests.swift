@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import FHIR
 
 @Suite("Batch and transaction Bundles (BND-01, BND-03)")
@@ -16,7 +17,8 @@ struct BundleClassificationTests {
 
     @Test("each entry becomes its own interaction with its own patients (BND-01)")
     func entries() throws {
-        let body = Self.bundle("transaction", [Self.get("Patient/pt-alice"), Self.get("MedicationDispense?patient=pt-bob")])
+        let body = Self.bundle(
+            "transaction", [Self.get("Patient/pt-alice"), Self.get("MedicationDispense?patient=pt-bob")])
         let interaction = try classify("POST", "/fhir", contentType: "application/fhir+json", body: body)
         #expect(interaction.kind == .transaction && interaction.entries.count == 2)
         #expect(interaction.entries[0].kind == .read && interaction.entries[0].patients == ["pt-alice"])
@@ -24,7 +26,8 @@ struct BundleClassificationTests {
         #expect(interaction.entries.map(\.entryIndex) == [0, 1])
         // The transaction is denied as a whole for Alice's token; a batch entry alone.
         #expect(!CompartmentCheck.requestDecision(interaction, allowedPatients: ["pt-alice"]).isAllowed)
-        let batch = try classify("POST", "/fhir", contentType: "application/fhir+json",
+        let batch = try classify(
+            "POST", "/fhir", contentType: "application/fhir+json",
             body: body.replacingOccurrences(of: "\"transaction\"", with: "\"batch\""))
         #expect(batch.kind == .batch)
         #expect(CompartmentCheck.requestDecision(batch.entries[0], allowedPatients: ["pt-alice"]).isAllowed)
@@ -52,22 +55,26 @@ struct BundleClassificationTests {
     func nested() throws {
         let inner = Self.bundle("transaction", [Self.get("Patient/pt-bob")])
         let entry = #"{"request":{"method":"POST","url":"/"},"resource":"# + inner + "}"
-        let byURL = try classify("POST", "/fhir", contentType: "application/fhir+json", body: Self.bundle("batch", [entry]))
+        let byURL = try classify(
+            "POST", "/fhir", contentType: "application/fhir+json", body: Self.bundle("batch", [entry]))
         #expect(byURL.entries.isEmpty && byURL.rejectedEntries.first?.error.status == 400)
         let typed = #"{"request":{"method":"POST","url":"Bundle"},"resource":"# + inner + "}"
-        let byType = try classify("POST", "/fhir", contentType: "application/fhir+json", body: Self.bundle("batch", [typed]))
+        let byType = try classify(
+            "POST", "/fhir", contentType: "application/fhir+json", body: Self.bundle("batch", [typed]))
         #expect(byType.entries.isEmpty && byType.rejectedEntries.count == 1)
     }
 
     @Test("an entry's resource type must match its URL and its references name patients")
     func entryResources() throws {
         let dispense = Fixtures.dispense(id: "md-9", patient: "pt-bob")
-        let good = try classify("POST", "/fhir", contentType: "application/fhir+json",
+        let good = try classify(
+            "POST", "/fhir", contentType: "application/fhir+json",
             body: Self.bundle("batch", [Self.post(dispense)]))
         #expect(good.entries.first?.kind == .create && good.entries.first?.patients == ["pt-bob"])
         #expect(good.patients == ["pt-bob"])
         let wrongType = Self.post(Fixtures.request(id: "mr-9", patient: "pt-alice"))
-        let bad = try classify("POST", "/fhir", contentType: "application/fhir+json", body: Self.bundle("batch", [wrongType]))
+        let bad = try classify(
+            "POST", "/fhir", contentType: "application/fhir+json", body: Self.bundle("batch", [wrongType]))
         #expect(bad.rejectedEntries.first?.error.status == 400)
     }
 
@@ -75,7 +82,9 @@ struct BundleClassificationTests {
     func bundleTypes() {
         let collection = Self.bundle("collection", [])
         #expect(refusal("POST", "/fhir", contentType: "application/fhir+json", body: collection)?.status == 400)
-        #expect(refusal("POST", "/fhir?_count=1", contentType: "application/fhir+json",
-            body: Self.bundle("batch", []))?.status == 400)
+        #expect(
+            refusal(
+                "POST", "/fhir?_count=1", contentType: "application/fhir+json",
+                body: Self.bundle("batch", []))?.status == 400)
     }
 }

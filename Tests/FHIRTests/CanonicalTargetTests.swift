@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FHIR
 
 @Suite("Canonical request targets (PATH-01, PATH-03, PATH-05, PATH-06)")
@@ -36,10 +37,12 @@ struct CanonicalTargetTests {
     @Test("method override headers and the _method parameter are refused (PATH-05)")
     func methodOverride() {
         for header in ["X-HTTP-Method-Override", "X-HTTP-Method", "x-method-override"] {
-            #expect(refusal("GET", "/fhir/MedicationRequest/mr-alice-1", headerNames: ["Accept", header])?.status == 400)
+            #expect(
+                refusal("GET", "/fhir/MedicationRequest/mr-alice-1", headerNames: ["Accept", header])?.status == 400)
         }
         #expect(refusal("POST", "/fhir/MedicationRequest/mr-alice-1?_method=DELETE") != nil)
-        let form = refusal("POST", "/fhir/MedicationRequest/_search", contentType: "application/x-www-form-urlencoded",
+        let form = refusal(
+            "POST", "/fhir/MedicationRequest/_search", contentType: "application/x-www-form-urlencoded",
             body: "_method=DELETE")
         #expect(form?.status == 400)
     }

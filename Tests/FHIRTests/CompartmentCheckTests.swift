@@ -1,20 +1,23 @@
 import Testing
+
 @testable import FHIR
 
 @Suite("Patient-context enforcement on the request (FHIR-01, 02, 04, 05, 10, 19)")
 struct CompartmentCheckTests {
     static let alice: Set<String> = ["pt-alice"]
 
-    static func decide(_ method: String, _ target: String, body: String = "", contentType: String? = nil,
-        ifNoneExist: String? = nil) throws -> CompartmentDecision
-    {
+    static func decide(
+        _ method: String, _ target: String, body: String = "", contentType: String? = nil,
+        ifNoneExist: String? = nil
+    ) throws -> CompartmentDecision {
         let interaction = try classify(method, target, contentType: contentType, body: body, ifNoneExist: ifNoneExist)
         return CompartmentCheck.requestDecision(interaction, allowedPatients: alice)
     }
 
     @Test("another patient's read, vread and delete get one identical 403, existing or not (FHIR-01)")
     func otherPatient() throws {
-        let answers = try ["/fhir/Patient/pt-bob", "/fhir/Patient/pt-nobody", "/fhir/Patient/pt-bob/_history/1"]
+        let answers =
+            try ["/fhir/Patient/pt-bob", "/fhir/Patient/pt-nobody", "/fhir/Patient/pt-bob/_history/1"]
             .map { try Self.decide("GET", $0) } + [try Self.decide("DELETE", "/fhir/Patient/pt-bob")]
         #expect(answers.allSatisfy { $0 == .denied(.accessDenied) })
         #expect(try Self.decide("GET", "/fhir/Patient/pt-alice") == .allowed(.checkResponse))
@@ -28,11 +31,14 @@ struct CompartmentCheckTests {
 
     @Test("searches that do not name the patient are denied (FHIR-04)")
     func unpinnedSearches() throws {
-        let targets = ["/fhir/MedicationDispense", "/fhir/MedicationDispense?_id=md-bob-1",
+        let targets = [
+            "/fhir/MedicationDispense", "/fhir/MedicationDispense?_id=md-bob-1",
             "/fhir/Patient?family=Otherpatient", "/fhir/Patient",
-            "/fhir/MedicationDispense?code=http://www.nlm.nih.gov/research/umls/rxnorm|1049621"]
+            "/fhir/MedicationDispense?code=http://www.nlm.nih.gov/research/umls/rxnorm|1049621",
+        ]
         for target in targets { #expect(!(try Self.decide("GET", target)).isAllowed) }
-        #expect(try Self.decide("GET", "/fhir/MedicationDispense?patient=pt-alice&code=x|1") == .allowed(.checkResponse))
+        #expect(
+            try Self.decide("GET", "/fhir/MedicationDispense?patient=pt-alice&code=x|1") == .allowed(.checkResponse))
         #expect(try Self.decide("GET", "/fhir/Patient?_id=pt-alice") == .allowed(.checkResponse))
         #expect(try Self.decide("GET", "/fhir/MedicationDispense?patient=pt-alice,pt-bob") == .denied(.accessDenied))
     }
@@ -50,8 +56,9 @@ struct CompartmentCheckTests {
     @Test("compartment searches: the path id must be the patient (FHIR-05)")
     func compartmentSearch() throws {
         #expect(try Self.decide("GET", "/fhir/Patient/pt-bob/MedicationDispense") == .denied(.accessDenied))
-        #expect(try Self.decide("GET", "/fhir/Patient/pt-alice/MedicationDispense?patient=pt-bob")
-            == .denied(.accessDenied))
+        #expect(
+            try Self.decide("GET", "/fhir/Patient/pt-alice/MedicationDispense?patient=pt-bob")
+                == .denied(.accessDenied))
         #expect(try Self.decide("GET", "/fhir/Patient/pt-alice/MedicationDispense") == .allowed(.checkResponse))
     }
 
@@ -66,18 +73,27 @@ struct CompartmentCheckTests {
         let body = Fixtures.request(id: "mr-9", patient: "pt-alice")
         let json = "application/fhir+json"
         // The body names pt-alice, but the criteria do not: the criteria must name her too.
-        #expect(!(try Self.decide("PUT", "/fhir/MedicationRequest?identifier=http://pdmp.example/rx|RX-0002-77",
-            body: body, contentType: json)).isAllowed)
-        let update = try classify("PUT", "/fhir/MedicationRequest?identifier=http://pdmp.example/rx|RX-0002-77",
+        #expect(
+            !(try Self.decide(
+                "PUT", "/fhir/MedicationRequest?identifier=http://pdmp.example/rx|RX-0002-77",
+                body: body, contentType: json)).isAllowed)
+        let update = try classify(
+            "PUT", "/fhir/MedicationRequest?identifier=http://pdmp.example/rx|RX-0002-77",
             contentType: json, body: body)
         #expect(update.patients == ["pt-alice"])
         #expect(!(try Self.decide("DELETE", "/fhir/MedicationDispense?status=completed")).isAllowed)
-        #expect(!(try Self.decide("POST", "/fhir/MedicationRequest", body: body, contentType: json,
-            ifNoneExist: "identifier=http://pdmp.example/rx|RX-0002-77")).isAllowed)
-        #expect(try Self.decide("POST", "/fhir/MedicationRequest", body: body, contentType: json,
-            ifNoneExist: "identifier=http://pdmp.example/rx|RX-0002-77&patient=pt-alice") == .allowed(.checkResponse))
-        #expect(try Self.decide("DELETE", "/fhir/MedicationDispense?patient=pt-alice&status=completed")
-            == .allowed(.checkResponse))
+        #expect(
+            !(try Self.decide(
+                "POST", "/fhir/MedicationRequest", body: body, contentType: json,
+                ifNoneExist: "identifier=http://pdmp.example/rx|RX-0002-77")).isAllowed)
+        #expect(
+            try Self.decide(
+                "POST", "/fhir/MedicationRequest", body: body, contentType: json,
+                ifNoneExist: "identifier=http://pdmp.example/rx|RX-0002-77&patient=pt-alice")
+                == .allowed(.checkResponse))
+        #expect(
+            try Self.decide("DELETE", "/fhir/MedicationDispense?patient=pt-alice&status=completed")
+                == .allowed(.checkResponse))
     }
 
     @Test("no patient context means no access (SCP-04)")

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FHIR
 
 @Suite("Interaction classifier: URL forms and refused features")
@@ -15,8 +16,9 @@ struct FHIRClassifierTests {
         #expect(try classify("GET", "/fhir/Patient/pt-alice/MedicationDispense").kind == .searchCompartment)
         #expect(try classify("GET", "/fhir?_type=MedicationDispense&_id=md-1").kind == .searchSystem)
         #expect(try classify("DELETE", "/fhir/MedicationDispense/md-1").kind == .delete)
-        #expect(try classify("DELETE", "/fhir/MedicationDispense?patient=pt-alice&status=completed").kind
-            == .conditionalDelete)
+        #expect(
+            try classify("DELETE", "/fhir/MedicationDispense?patient=pt-alice&status=completed").kind
+                == .conditionalDelete)
     }
 
     @Test("unknown resource types and unknown search parameters are 400 (the upstream would ignore them)")
@@ -30,7 +32,8 @@ struct FHIRClassifierTests {
 
     @Test("modifiers, chains and common parameters are parsed into SearchParameter")
     func parameterShape() throws {
-        let interaction = try classify("GET",
+        let interaction = try classify(
+            "GET",
             "/fhir/MedicationDispense?patient=pt-alice&code:text=oxy&medication.code=1049621&status=completed,"
                 + "in-progress&_lastUpdated=gt2026-01-01&_count=50&_sort=-whenhandedover")
         let byName = Dictionary(interaction.parameters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -50,8 +53,9 @@ struct FHIRClassifierTests {
     func reverseChaining() {
         let rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm|1049621"
         #expect(refusal("GET", "/fhir/Patient?_has:MedicationDispense:patient:code=\(rxnorm)")?.status == 403)
-        #expect(refusal("GET", "/fhir/Practitioner?_has:MedicationRequest:requester:subject=Patient/pt-bob")?
-            .status == 403)
+        #expect(
+            refusal("GET", "/fhir/Practitioner?_has:MedicationRequest:requester:subject=Patient/pt-bob")?
+                .status == 403)
     }
 
     @Test(
@@ -73,8 +77,9 @@ struct FHIRClassifierTests {
         #expect(refusal("GET", "/fhir/Patient/$everything")?.status == 403)
         #expect(refusal("GET", "/fhir/Patient/$everything?_id=pt-alice,pt-bob")?.status == 403)
         let body = #"{"resourceType":"Parameters","parameter":[{"name":"_id","valueString":"pt-bob"}]}"#
-        #expect(refusal("POST", "/fhir/Patient/$everything", contentType: "application/fhir+json", body: body)?
-            .status == 403)
+        #expect(
+            refusal("POST", "/fhir/Patient/$everything", contentType: "application/fhir+json", body: body)?
+                .status == 403)
         #expect(refusal("GET", "/fhir/Patient/pt-alice/$everything")?.status == 403)
     }
 
@@ -90,8 +95,9 @@ struct FHIRClassifierTests {
     func operations() {
         #expect(refusal("GET", "/fhir/$graphql?query=%7BPatientList%7Bid%7D%7D")?.status == 403)
         let graphql = #"{"query":"{ MedicationDispenseList(patient:\"pt-bob\"){id} }"}"#
-        #expect(refusal("POST", "/fhir/Patient/pt-alice/$graphql", contentType: "application/json", body: graphql)?
-            .status == 403)
+        #expect(
+            refusal("POST", "/fhir/Patient/pt-alice/$graphql", contentType: "application/json", body: graphql)?
+                .status == 403)
         #expect(refusal("POST", "/fhir/MedicationRequest/$hapi.fhir.merge")?.status == 403)
         #expect(refusal("GET", "/fhir/$export")?.status == 403)
         #expect(refusal("GET", "/fhir/Patient/$export")?.status == 403)
@@ -116,42 +122,54 @@ struct FHIRClassifierTests {
     func formats() {
         #expect(refusal("GET", "/fhir/MedicationDispense?patient=pt-alice&_format=xml")?.status == 415)
         #expect(refusal("GET", "/fhir/MedicationDispense/md-1?_format=application/fhir%2Bxml")?.status == 415)
-        let xml = #"<MedicationRequest xmlns="http://hl7.org/fhir"><subject><reference value="Patient/pt-bob"/>"#
+        let xml =
+            #"<MedicationRequest xmlns="http://hl7.org/fhir"><subject><reference value="Patient/pt-bob"/>"#
             + "</subject></MedicationRequest>"
-        #expect(refusal("POST", "/fhir/MedicationRequest", contentType: "application/fhir+xml", body: xml)?.status == 415)
+        #expect(
+            refusal("POST", "/fhir/MedicationRequest", contentType: "application/fhir+xml", body: xml)?.status == 415)
         let body = Fixtures.request(id: "mr-9", patient: "pt-alice")
         #expect(refusal("POST", "/fhir/MedicationRequest", contentType: "text/plain", body: body)?.status == 415)
         #expect(refusal("POST", "/fhir/MedicationRequest?_format=xml", body: body)?.status == 415)
         #expect(refusal("POST", "/fhir/MedicationRequest", body: body)?.status == 415)
-        #expect(refusal("POST", "/fhir/MedicationRequest", contentType: "application/fhir+json; charset=utf-16",
-            body: body)?.status == 415)
+        #expect(
+            refusal(
+                "POST", "/fhir/MedicationRequest", contentType: "application/fhir+json; charset=utf-16",
+                body: body)?.status == 415)
     }
 
     @Test("duplicate JSON members and a BOM are 400 (FHIR-20 (d)(e))")
     func strictJSON() {
-        let duplicate = #"{"resourceType":"MedicationRequest","status":"active","intent":"order","#
+        let duplicate =
+            #"{"resourceType":"MedicationRequest","status":"active","intent":"order","#
             + #""subject":{"reference":"Patient/pt-alice"},"subject":{"reference":"Patient/pt-bob"}}"#
-        #expect(refusal("POST", "/fhir/MedicationRequest", contentType: "application/fhir+json", body: duplicate)?
-            .status == 400)
+        #expect(
+            refusal("POST", "/fhir/MedicationRequest", contentType: "application/fhir+json", body: duplicate)?
+                .status == 400)
         let bom = "\u{FEFF}" + Fixtures.request(id: "mr-9", patient: "pt-alice")
-        #expect(refusal("POST", "/fhir/MedicationRequest", contentType: "application/fhir+json", body: bom)?
-            .status == 400)
+        #expect(
+            refusal("POST", "/fhir/MedicationRequest", contentType: "application/fhir+json", body: bom)?
+                .status == 400)
     }
 
     @Test("_include and _revinclude add their target types to returnedTypes")
     func includes() throws {
-        let search = try classify("GET",
+        let search = try classify(
+            "GET",
             "/fhir/MedicationDispense?patient=pt-alice&_include=MedicationDispense:performer:Practitioner"
                 + "&_include=MedicationDispense:prescription&_revinclude=Provenance:patient")
         // Provenance:patient points at Patient, which this search does not return: it adds nothing.
         #expect(search.returnedTypes == ["MedicationDispense", "Practitioner", "MedicationRequest"])
-        let reverse = try classify("GET", "/fhir/MedicationRequest?patient=pt-alice"
-            + "&_revinclude=MedicationDispense:prescription")
+        let reverse = try classify(
+            "GET",
+            "/fhir/MedicationRequest?patient=pt-alice"
+                + "&_revinclude=MedicationDispense:prescription")
         #expect(reverse.returnedTypes == ["MedicationRequest", "MedicationDispense"])
         let wide = try classify("GET", "/fhir/MedicationRequest?patient=pt-alice&_include=MedicationRequest:requester")
         #expect(wide.returnedTypes.isSuperset(of: ["Practitioner", "Organization", "Patient", "RelatedPerson"]))
-        let iterate = try classify("GET", "/fhir/MedicationDispense?patient=pt-alice"
-            + "&_include=MedicationDispense:prescription&_include:iterate=MedicationRequest:requester:Practitioner")
+        let iterate = try classify(
+            "GET",
+            "/fhir/MedicationDispense?patient=pt-alice"
+                + "&_include=MedicationDispense:prescription&_include:iterate=MedicationRequest:requester:Practitioner")
         #expect(iterate.returnedTypes == ["MedicationDispense", "MedicationRequest", "Practitioner"])
         #expect(refusal("GET", "/fhir/MedicationDispense?patient=pt-alice&_include=*")?.status == 400)
         #expect(refusal("GET", "/fhir/MessageHeader?_include=MessageHeader:focus")?.status == 403)
@@ -165,5 +183,18 @@ struct FHIRClassifierTests {
         let chained = try classify("GET", "/fhir/MedicationDispense?patient=pt-alice&medication.code=1049621")
         #expect(chained.patients == ["pt-alice"])
         #expect(refusal("GET", "/fhir/MedicationDispense?patient=pt-alice&medication.colour=red")?.status == 400)
+    }
+}
+
+@Suite("Rebuilding the query from parsed parameters")
+struct QueryItemsTests {
+    @Test("queryItems round-trip keys with modifiers and chains and comma lists")
+    func roundTrip() throws {
+        let interaction = try classify("GET",
+            "/fhir/MedicationDispense?patient=Patient%2Fpt-alice&code:text=oxy&medication.code=1049621"
+                + "&status=completed,in-progress")
+        let items = interaction.queryItems.map { "\($0.0)=\($0.1)" }
+        #expect(items == ["patient=Patient/pt-alice", "code:text=oxy", "medication.code=1049621",
+            "status=completed,in-progress"])
     }
 }

@@ -1,5 +1,6 @@
 import GatewayCore
 import Testing
+
 @testable import FHIR
 
 @Suite("OperationOutcome bodies and URL rewriting")
@@ -17,17 +18,20 @@ struct OperationOutcomeTests {
     @Test("an error's outcome carries its issue type and public message")
     func fromError() throws {
         let value = try JSONValue.parse(OperationOutcome.make(for: FHIRRequestError.accessDenied))
-        #expect(value["issue"]?.arrayValue?.first?["diagnostics"]?.stringValue
-            == FHIRRequestError.accessDenied.publicMessage)
-        #expect(OperationOutcome.make(for: FHIRRequestError.accessDenied)
-            == OperationOutcome.make(for: FHIRRequestError.accessDenied))
+        #expect(
+            value["issue"]?.arrayValue?.first?["diagnostics"]?.stringValue
+                == FHIRRequestError.accessDenied.publicMessage)
+        #expect(
+            OperationOutcome.make(for: FHIRRequestError.accessDenied)
+                == OperationOutcome.make(for: FHIRRequestError.accessDenied))
     }
 
     @Test("URLRewriter maps the upstream base to the public base and refuses foreign absolute URLs")
     func rewriter() {
         let rewriter = URLRewriter(upstreamBase: Hosts.upstreamBase + "/", publicBase: Hosts.publicBase)
-        #expect(rewriter.rewrite(Hosts.upstreamBase + "/MedicationDispense/md-1/_history/2")
-            == Hosts.publicBase + "/MedicationDispense/md-1/_history/2")
+        #expect(
+            rewriter.rewrite(Hosts.upstreamBase + "/MedicationDispense/md-1/_history/2")
+                == Hosts.publicBase + "/MedicationDispense/md-1/_history/2")
         #expect(rewriter.rewrite(Hosts.upstreamBase + "?_getpages=abc") == Hosts.publicBase + "?_getpages=abc")
         #expect(rewriter.rewrite(Hosts.upstreamBase + "x/Patient/1") == nil)
         #expect(rewriter.rewrite("https://evil.example/fhir/Patient/1") == nil)

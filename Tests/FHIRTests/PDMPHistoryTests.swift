@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import FHIR
 
 @Suite("$pdmp-history and $process-message requests (SPEC-DIGEST §4.2, §4.5)")
@@ -38,25 +39,33 @@ struct PDMPHistoryTests {
             #expect(request.preStage && !request.hasAnimalOwner && request.delegate == nil)
             #expect(interaction.patients.isEmpty)  // demographics, not ids (open question 25)
         }
-        #expect(try classify("POST", "/fhir/$pdmp-history", contentType: "application/fhir+json",
-            body: Self.parameters).operationLevel == .system)
+        #expect(
+            try classify(
+                "POST", "/fhir/$pdmp-history", contentType: "application/fhir+json",
+                body: Self.parameters
+            ).operationLevel == .system)
     }
 
     @Test("unknown, repeated, mistyped or missing parameters are 400; GET and instance forms are 405")
     func strict() {
         let unknown = Self.parameters.replacingOccurrences(of: "pre-stage-only", with: "include-everyone")
-        let repeated = Self.parameters.replacingOccurrences(of: "\"authorized-practitioner-organization\"",
+        let repeated = Self.parameters.replacingOccurrences(
+            of: "\"authorized-practitioner-organization\"",
             with: "\"authorized-practitioner\"")
         let missing = Self.parameters.replacingOccurrences(of: "\"patient\"", with: "\"animal-owner\"")
         for body in [unknown, repeated, missing] {
-            #expect(refusal("POST", "/fhir/$pdmp-history", contentType: "application/fhir+json", body: body)?.status
-                == 400)
+            #expect(
+                refusal("POST", "/fhir/$pdmp-history", contentType: "application/fhir+json", body: body)?.status
+                    == 400)
         }
         #expect(refusal("GET", "/fhir/$pdmp-history")?.status == 405)
-        #expect(refusal("POST", "/fhir/Patient/pt-alice/$pdmp-history", contentType: "application/fhir+json",
-            body: Self.parameters)?.status == 405)
-        #expect(refusal("POST", "/fhir/$pdmp-history", contentType: "application/fhir+xml", body: "<Parameters/>")?
-            .status == 415)
+        #expect(
+            refusal(
+                "POST", "/fhir/Patient/pt-alice/$pdmp-history", contentType: "application/fhir+json",
+                body: Self.parameters)?.status == 405)
+        #expect(
+            refusal("POST", "/fhir/$pdmp-history", contentType: "application/fhir+xml", body: "<Parameters/>")?
+                .status == 415)
     }
 
     @Test("a PDMP request message is parsed like the operation; other message events are refused")
@@ -69,18 +78,23 @@ struct PDMPHistoryTests {
                "focus":[{"reference":"urn:uuid:2"}]}},
              {"fullUrl":"urn:uuid:2","resource":\(Self.parameters)}]}
             """
-        let interaction = try classify("POST", "/fhir/$process-message", contentType: "application/fhir+json",
+        let interaction = try classify(
+            "POST", "/fhir/$process-message", contentType: "application/fhir+json",
             body: message)
         #expect(interaction.operation == "process-message" && interaction.pdmpHistory?.patientFamily == "Testpatient")
         let other = message.replacingOccurrences(of: "OperationDefinition/pdmp-history", with: "OperationDefinition/x")
-        #expect(refusal("POST", "/fhir/$process-message", contentType: "application/fhir+json", body: other)?.status
-            == 403)
+        #expect(
+            refusal("POST", "/fhir/$process-message", contentType: "application/fhir+json", body: other)?.status
+                == 403)
         let wrapped = #"{"resourceType":"Parameters","parameter":[{"name":"content","resource":"# + message + "}]}"
-        #expect(try classify("POST", "/fhir/$process-message", contentType: "application/fhir+json", body: wrapped)
-            .pdmpHistory != nil)
-        let callback = #"{"resourceType":"Parameters","parameter":[{"name":"content","resource":"# + message
+        #expect(
+            try classify("POST", "/fhir/$process-message", contentType: "application/fhir+json", body: wrapped)
+                .pdmpHistory != nil)
+        let callback =
+            #"{"resourceType":"Parameters","parameter":[{"name":"content","resource":"# + message
             + #"},{"name":"response-url","valueUrl":"http://x"}]}"#
-        #expect(refusal("POST", "/fhir/$process-message", contentType: "application/fhir+json", body: callback)?.status
-            == 400)
+        #expect(
+            refusal("POST", "/fhir/$process-message", contentType: "application/fhir+json", body: callback)?.status
+                == 400)
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FHIR
 
 @Suite("Every patient a request names is extracted (attack-cases §0 rule 6)")
@@ -20,7 +21,8 @@ struct PatientExtractionTests {
 
     @Test("comma lists name every patient; a second patient parameter is another patient")
     func lists() throws {
-        #expect(try classify("GET", "/fhir/MedicationDispense?patient=pt-alice,pt-bob").patients == ["pt-alice", "pt-bob"])
+        #expect(
+            try classify("GET", "/fhir/MedicationDispense?patient=pt-alice,pt-bob").patients == ["pt-alice", "pt-bob"])
         let two = try classify("GET", "/fhir/MedicationDispense?patient=pt-alice&subject=Patient/pt-bob")
         #expect(two.patients == ["pt-alice", "pt-bob"])
     }
@@ -39,13 +41,15 @@ struct PatientExtractionTests {
 
     @Test("references that cannot be checked are refused: foreign URLs, bare ids of mixed targets, odd modifiers")
     func unresolvable() {
-        #expect(refusal("GET", "/fhir/MedicationDispense?patient=https://evil.example/fhir/Patient/pt-bob")?.status
-            == 400)
+        #expect(
+            refusal("GET", "/fhir/MedicationDispense?patient=https://evil.example/fhir/Patient/pt-bob")?.status
+                == 400)
         #expect(refusal("GET", "/fhir/MedicationDispense?receiver=pt-bob")?.status == 400)
         #expect(refusal("GET", "/fhir/MedicationDispense?patient=Practitioner/prac-1")?.status == 400)
         #expect(refusal("GET", "/fhir/MedicationDispense?patient:missing=false")?.status == 403)
-        #expect(refusal("GET", "/fhir/MedicationDispense?patient:identifier=http://pdmp.example/mrn|TEST-0002")?
-            .status == 403)
+        #expect(
+            refusal("GET", "/fhir/MedicationDispense?patient:identifier=http://pdmp.example/mrn|TEST-0002")?
+                .status == 403)
         #expect(refusal("GET", "/fhir/MedicationDispense?patient:not=pt-alice")?.status == 403)
     }
 
@@ -69,14 +73,20 @@ struct PatientExtractionTests {
         let body = try classify("POST", "/fhir/MedicationDispense/_search", contentType: form, body: "patient=pt-bob")
         #expect(body.kind == .searchType && body.patients == ["pt-bob"])
         // (b) the same parameter in query and body is a repeated patient parameter.
-        #expect(refusal("POST", "/fhir/MedicationDispense/_search?patient=pt-alice", contentType: form,
-            body: "patient=pt-bob")?.status == 400)
-        let split = try classify("POST", "/fhir/MedicationDispense/_search?status=completed", contentType: form,
+        #expect(
+            refusal(
+                "POST", "/fhir/MedicationDispense/_search?patient=pt-alice", contentType: form,
+                body: "patient=pt-bob")?.status == 400)
+        let split = try classify(
+            "POST", "/fhir/MedicationDispense/_search?status=completed", contentType: form,
             body: "subject=Patient%2Fpt-bob")
         #expect(split.patients == ["pt-bob"] && split.parameters.count == 2)
-        #expect(refusal("POST", "/fhir/MedicationDispense/_search", contentType: "text/plain", body: "patient=pt-alice")?
-            .status == 415)
-        #expect(refusal("POST", "/fhir/MedicationDispense/_search", contentType: form + "; charset=utf-16",
-            body: "patient=pt-alice")?.status == 415)
+        #expect(
+            refusal("POST", "/fhir/MedicationDispense/_search", contentType: "text/plain", body: "patient=pt-alice")?
+                .status == 415)
+        #expect(
+            refusal(
+                "POST", "/fhir/MedicationDispense/_search", contentType: form + "; charset=utf-16",
+                body: "patient=pt-alice")?.status == 415)
     }
 }

@@ -1,5 +1,7 @@
+import Foundation
 import GatewayCore
 import Testing
+
 @testable import FHIR
 
 @Suite("Response inspection against the patient compartment (issue #5 items 4, 6, 7)")
@@ -7,7 +9,8 @@ struct ResponseInspectorTests {
     static let alice: Set<String> = ["pt-alice"]
 
     static func inspect(_ body: String, _ interaction: Interaction, allowed: Set<String>? = alice) -> InspectionResult {
-        ResponseInspector.inspect(body: Array(body.utf8), interaction: interaction, allowedPatients: allowed,
+        ResponseInspector.inspect(
+            body: Array(body.utf8), interaction: interaction, allowedPatients: allowed,
             upstreamBase: Hosts.upstreamBase, publicBase: Hosts.publicBase)
     }
 
@@ -33,7 +36,8 @@ struct ResponseInspectorTests {
 
     @Test("a searchset with another patient's dispense is filtered, noticed, and its total dropped")
     func overSharingSearchset() throws {
-        let search = try classify("GET", "/fhir/MedicationDispense?patient=pt-alice&_include=MedicationDispense:performer")
+        let search = try classify(
+            "GET", "/fhir/MedicationDispense?patient=pt-alice&_include=MedicationDispense:performer")
         let result = Self.inspect(Self.overSharing, search)
         #expect(result.verdict == .release && result.withheld == 3)
         let bundle = json(String(decoding: result.body, as: UTF8.self))
@@ -54,10 +58,14 @@ struct ResponseInspectorTests {
         let result = Self.inspect(Self.overSharing, search)
         let bundle = json(String(decoding: result.body, as: UTF8.self))
         let links = try #require(bundle["link"]?.arrayValue).compactMap { $0["url"]?.stringValue }
-        #expect(links == ["\(Hosts.publicBase)/MedicationDispense?patient=pt-alice",
-            "\(Hosts.publicBase)/MedicationDispense?patient=pt-alice&_page=2"])
-        #expect(bundle["entry"]?.arrayValue?.first?["fullUrl"]?.stringValue
-            == "\(Hosts.publicBase)/MedicationDispense/md-alice-1")
+        #expect(
+            links == [
+                "\(Hosts.publicBase)/MedicationDispense?patient=pt-alice",
+                "\(Hosts.publicBase)/MedicationDispense?patient=pt-alice&_page=2",
+            ])
+        #expect(
+            bundle["entry"]?.arrayValue?.first?["fullUrl"]?.stringValue
+                == "\(Hosts.publicBase)/MedicationDispense/md-alice-1")
         #expect(!String(decoding: result.body, as: UTF8.self).contains("fhir-upstream.internal"))
     }
 
@@ -119,7 +127,8 @@ struct ResponseInspectorTests {
     static let pdmpResult = """
         {"resourceType":"Parameters","parameter":[{"name":"pdmp-history-data","resource":
          {"resourceType":"Bundle","type":"collection","entry":[
-          {"fullUrl":"urn:uuid:p1","resource":{"resourceType":"Patient","id":"pdmp-7","name":[{"family":"Testpatient"}]}},
+          {"fullUrl":"urn:uuid:p1","resource":{"resourceType":"Patient","id":"pdmp-7",
+            "name":[{"family":"Testpatient"}]}},
           {"fullUrl":"urn:uuid:d1","resource":{"resourceType":"MedicationDispense","id":"d1",
             "subject":{"reference":"urn:uuid:p1"},"performer":[{"actor":{"reference":"urn:uuid:o1"}}]}},
           {"fullUrl":"urn:uuid:d2","resource":{"resourceType":"MedicationDispense","id":"d2",
@@ -132,7 +141,8 @@ struct ResponseInspectorTests {
 
     @Test("a $pdmp-history result keeps only resources that reference its Patients, and says so")
     func pdmpHistory() throws {
-        let request = try classify("POST", "/fhir/$pdmp-history", contentType: "application/fhir+json",
+        let request = try classify(
+            "POST", "/fhir/$pdmp-history", contentType: "application/fhir+json",
             body: PDMPHistoryTests.parameters)
         let result = Self.inspect(Self.pdmpResult, request, allowed: nil)
         #expect(result.verdict == .release && result.withheld == 1)
@@ -150,7 +160,8 @@ struct ResponseInspectorTests {
         var size = 0
         var index = 0
         while size < 1_000_000 {
-            let entry = Self.entry(Fixtures.dispense(id: "md-\(index)", patient: index % 10 == 0 ? "pt-bob" : "pt-alice"))
+            let entry = Self.entry(
+                Fixtures.dispense(id: "md-\(index)", patient: index % 10 == 0 ? "pt-bob" : "pt-alice"))
             size += entry.utf8.count
             entries.append(entry)
             index += 1
@@ -162,5 +173,52 @@ struct ResponseInspectorTests {
         let elapsed = clock.measure { result = Self.inspect(body, search) }
         #expect(result?.withheld == (index + 9) / 10)
         #expect(elapsed < .seconds(5))
+    }
+}
+
+@Suite("Upstream errors and paging links for patient-context tokens")
+struct UpstreamAnswerTests {
+    @Test("a missing or deleted read target answers exactly like a forbidden one (FHIR-01/02)")
+    func notFoundLooksForbidden() throws {
+        let read = try classify("GET", "/fhir/MedicationDispense/md-none")
+        #expect(ResponseInspector.replacement(forUpstreamStatus: 404, interaction: read) == .accessDenied)
+        #expect(ResponseInspector.replacement(forUpstreamStatus: 410, interaction: read) == .accessDenied)
+        #expect(ResponseInspector.replacement(forUpstreamStatus: 500, interaction: read) == nil)
+        let search = try classify("GET", "/fhir/MedicationDispense?patient=pt-alice")
+        #expect(ResponseInspector.replacement(forUpstreamStatus: 404, interaction: search) == nil)
+        #expect(OperationOutcome.make(for: FHIRRequestError.accessDenied)
+            == OperationOutcome.make(for: ResponseInspector.replacement(forUpstreamStatus: 404, interaction: read)!))
+    }
+
+    @Test("the upstream's next link, rewritten, is classified again and re-checked (sekmet pages by _offset)")
+    func nextPageIsRechecked() throws {
+        let next = "/fhir/MedicationDispense?patient=Patient%2Fpt-alice&_include=MedicationDispense%3Aperformer"
+            + "&_count=10&_offset=10"
+        let page = try classify("GET", next)
+        #expect(page.patients == ["pt-alice"])
+        #expect(CompartmentCheck.requestDecision(page, allowedPatients: ["pt-alice"]) == .allowed(.checkResponse))
+        let tampered = next.replacingOccurrences(of: "pt-alice", with: "pt-bob")
+        let other = try classify("GET", tampered)
+        #expect(CompartmentCheck.requestDecision(other, allowedPatients: ["pt-alice"]) == .denied(.accessDenied))
+        #expect(refusal("GET", "/fhir/MedicationDispense?patient=pt-alice&_offset=-1")?.status == 400)
+    }
+}
+
+@Suite("Bodies that need no filtering")
+struct PassThroughTests {
+    @Test("an empty write response is released as is; the CapabilityStatement gets the public base")
+    func passThrough() throws {
+        let create = try classify("POST", "/fhir/MedicationDispense", contentType: "application/fhir+json",
+            body: Fixtures.dispense(id: "md-9", patient: "pt-alice"))
+        let empty = ResponseInspector.inspect(body: [], interaction: create, allowedPatients: ["pt-alice"],
+            upstreamBase: Hosts.upstreamBase, publicBase: Hosts.publicBase)
+        #expect(empty.verdict == .release && empty.body.isEmpty)
+        let statement = #"{"resourceType":"CapabilityStatement","status":"active","kind":"instance","#
+            + #""implementation":{"description":"up","url":"\#(Hosts.upstreamBase)"}}"#
+        let result = ResponseInspector.inspect(body: Array(statement.utf8),
+            interaction: try classify("GET", "/fhir/metadata"), allowedPatients: nil,
+            upstreamBase: Hosts.upstreamBase, publicBase: Hosts.publicBase)
+        #expect(json(String(decoding: result.body, as: UTF8.self))["implementation"]?["url"]?.stringValue
+            == Hosts.publicBase)
     }
 }

@@ -1,5 +1,6 @@
 // Shared inputs for the FHIR tests: the hosts and fake data of attack-cases.md §0.
 import GatewayCore
+
 @testable import FHIR
 
 enum Hosts {
@@ -14,7 +15,8 @@ func classify(
     _ method: String, _ target: String, contentType: String? = nil, body: String = "", ifNoneExist: String? = nil,
     headerNames: [String] = []
 ) throws(FHIRRequestError) -> Interaction {
-    try classifier.classify(method: method, target: target, contentType: contentType, body: Array(body.utf8),
+    try classifier.classify(
+        method: method, target: target, contentType: contentType, body: Array(body.utf8),
         ifNoneExist: ifNoneExist, headerNames: headerNames)
 }
 
@@ -24,7 +26,8 @@ func refusal(
     headerNames: [String] = []
 ) -> FHIRRequestError? {
     do {
-        _ = try classify(method, target, contentType: contentType, body: body, ifNoneExist: ifNoneExist,
+        _ = try classify(
+            method, target, contentType: contentType, body: body, ifNoneExist: ifNoneExist,
             headerNames: headerNames)
         return nil
     } catch {

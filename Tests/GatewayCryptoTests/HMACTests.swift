@@ -1,4 +1,5 @@
 import Testing
+
 @testable import GatewayCrypto
 
 @Suite("HMAC, randomness and constant-time compare") struct HMACTests {
@@ -11,7 +12,8 @@ import Testing
 
     @Test("Random bytes have the requested length and differ between calls")
     func random() {
-        let a = SecureRandom.bytes(32), b = SecureRandom.bytes(32)
+        let a = SecureRandom.bytes(32)
+        let b = SecureRandom.bytes(32)
         #expect(a.count == 32 && a != b)
         #expect(SecureRandom.bytes(0).isEmpty)
     }

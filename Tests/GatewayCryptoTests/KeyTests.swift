@@ -1,4 +1,5 @@
 import Testing
+
 @testable import GatewayCrypto
 
 @Suite("Keys") struct KeyTests {

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import GatewayCrypto
 
 @Suite("Signatures") struct SignatureTests {
@@ -10,9 +11,11 @@ import Testing
     }()
     static let rsaKey = try! PrivateKey.generateRSA(bits: 2048)
 
-    @Test("ECDSA signs raw r||s of the curve's exact length and verifies", arguments: [
-        (ECCurve.p256, HashAlgorithm.sha256), (.p384, .sha384), (.p521, .sha512),
-    ])
+    @Test(
+        "ECDSA signs raw r||s of the curve's exact length and verifies",
+        arguments: [
+            (ECCurve.p256, HashAlgorithm.sha256), (.p384, .sha384), (.p521, .sha512),
+        ])
     func ecdsaRoundTrip(curve: ECCurve, hash: HashAlgorithm) throws {
         let key = Self.ecKeys[curve]!
         let signature = try key.sign(Self.message, scheme: .ecdsa(hash))

@@ -130,9 +130,11 @@ struct HTTP1RequestDecoderTests {
     func bodilessMethods(_ method: String) {
         let smuggled = "GET /fhir/Patient/pt-bob HTTP/1.1\r\nHost: x\r\n\r\n"
         let chunk = String(smuggled.utf8.count, radix: 16)
-        let te = "\(method) /fhir/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\(chunk)\r\n\(smuggled)\r\n0\r\n\r\n"
+        let te = "\(method) /fhir/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + "\(chunk)\r\n\(smuggled)\r\n0\r\n\r\n"
         #expect(status(te) == 400)
-        let cl = "\(method) /fhir/metadata HTTP/1.1\r\nHost: x\r\nContent-Length: \(smuggled.utf8.count)\r\n\r\n\(smuggled)"
+        let cl = "\(method) /fhir/metadata HTTP/1.1\r\nHost: x\r\n"
+            + "Content-Length: \(smuggled.utf8.count)\r\n\r\n\(smuggled)"
         let events = decode([cl])
         #expect(events.count == 1)
         if case .failed(let e) = events.first { #expect(e.status == 400) } else { Issue.record("not refused") }
@@ -213,10 +215,11 @@ struct HTTP1RequestDecoderTests {
         #expect(status("GET / \(version)\r\nHost: x\r\n\r\n") == expected)
     }
 
-    @Test("Host is required once on HTTP/1.1 and must be well formed", arguments: [
+    @Test("Host is required once and well formed; underscore names are refused", arguments: [
         "GET / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: user@evil\r\n\r\n", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost:\r\n\r\n", "GET / HTTP/1.1\r\nHost: x\r\nX_Forwarded_For: 10.0.0.1\r\n\r\n",
     ])
     func host(_ raw: String) {
         #expect(status(raw) == 400)

@@ -13,7 +13,8 @@ final class LoopbackServer: Sendable {
         let box = CounterBox()
         listener = try Listener(group: TestLoop.group, host: "127.0.0.1", port: 0, tls: tls) { stream in
             let id = box.next()
-            HTTP1ServerConnection(stream: stream, handler: RecordingHandler(mode: mode), connectionID: UInt64(id)).start()
+            let handler = RecordingHandler(mode: mode)
+            HTTP1ServerConnection(stream: stream, handler: handler, connectionID: UInt64(id)).start()
         }
         self.box = box
     }
@@ -83,7 +84,8 @@ struct LoopbackTests {
         #expect(two == "ok GET /a 0\nok GET /b 0\n")
         #expect(server.connections == 1)
         let body = Data(repeating: 0x41, count: 3 * 1024 * 1024)
-        let chunked = try curl(["-X", "POST", "-H", "Transfer-Encoding: chunked", "--data-binary", "@-", base + "/up"], stdin: body)
+        let upload = ["-X", "POST", "-H", "Transfer-Encoding: chunked", "--data-binary", "@-", base + "/up"]
+        let chunked = try curl(upload, stdin: body)
         #expect(chunked == "ok POST /up \(body.count)\n")
         let expect = try curl(["-H", "Expect: 100-continue", "--data-binary", "@-", base + "/e"], stdin: body)
         #expect(expect == "ok POST /e \(body.count)\n")
@@ -93,7 +95,8 @@ struct LoopbackTests {
     func tlsUpstream() async throws {
         let certificate = try SelfSignedCertificate()
         defer { certificate.remove() }
-        let serverTLS = try TLSServerContext(certificateChainFile: certificate.certificate, privateKeyFile: certificate.key)
+        let serverTLS = try TLSServerContext(
+            certificateChainFile: certificate.certificate, privateKeyFile: certificate.key)
         let server = try LoopbackServer(mode: .echo, tls: serverTLS)
         defer { server.shutdown() }
         let clientTLS = try TLSClientContext(caFile: certificate.certificate)
@@ -123,7 +126,8 @@ struct LoopbackTests {
         let certificate = try SelfSignedCertificate()
         let other = try SelfSignedCertificate()
         defer { certificate.remove(); other.remove() }
-        let serverTLS = try TLSServerContext(certificateChainFile: certificate.certificate, privateKeyFile: certificate.key)
+        let serverTLS = try TLSServerContext(
+            certificateChainFile: certificate.certificate, privateKeyFile: certificate.key)
         let server = try LoopbackServer(mode: .echo, tls: serverTLS)
         defer { server.shutdown() }
         let clientTLS = try TLSClientContext(caFile: other.certificate)

@@ -60,7 +60,8 @@ struct ProxyStreamingTests {
     func backpressure() async throws {
         let size = 1 << 20
         let body = String(repeating: "x", count: size)
-        let upstream = try ScriptedUpstream { _, _ in .respond("HTTP/1.1 200 OK\r\nContent-Length: \(size)\r\n\r\n\(body)") }
+        let response = "HTTP/1.1 200 OK\r\nContent-Length: \(size)\r\n\r\n\(body)"
+        let upstream = try ScriptedUpstream { _, _ in .respond(response) }
         defer { upstream.shutdown() }
         let port = upstream.port
         let signal = Signal<ProxyOutcome>()
@@ -75,7 +76,8 @@ struct ProxyStreamingTests {
                 guard let c = collector else { return }
                 let text = String(decoding: c.received, as: UTF8.self)
                 let parts = text.components(separatedBy: "\r\n\r\n")
-                signal.fulfill(ProxyOutcome(bodyBytes: parts.dropFirst().joined().utf8.count, head: parts[0], pauses: handler.pausesObserved))
+                let bodyBytes = parts.dropFirst().joined().utf8.count
+                signal.fulfill(ProxyOutcome(bodyBytes: bodyBytes, head: parts[0], pauses: handler.pausesObserved))
                 collector = nil
                 client.close()
                 pool.close()
@@ -83,7 +85,7 @@ struct ProxyStreamingTests {
             client.delegate = collector
             client.pauseReading()
             client.write(Array("GET /fhir/Bundle HTTP/1.1\r\nHost: gw\r\n\r\n".utf8))
-            _ = TestLoop.loop.schedule(afterMilliseconds: 300) { client.resumeReading() }
+            _ = TestLoop.loop.schedule(afterMilliseconds: 600) { client.resumeReading() }
         }
         let outcome = try #require(await signal.wait(seconds: 10))
         #expect(outcome.bodyBytes == size)

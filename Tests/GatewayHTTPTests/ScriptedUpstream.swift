@@ -106,7 +106,8 @@ struct UpstreamOutcome: Sendable {
 extension Result where Success == HTTPResponse, Failure == UpstreamError {
     var outcome: UpstreamOutcome {
         switch self {
-        case .success(let r): UpstreamOutcome(status: r.status, body: String(decoding: r.body, as: UTF8.self), error: nil)
+        case .success(let r):
+            UpstreamOutcome(status: r.status, body: String(decoding: r.body, as: UTF8.self), error: nil)
         case .failure(let e): UpstreamOutcome(status: nil, body: "", error: e)
         }
     }

@@ -70,12 +70,15 @@ enum HandlerMode: Sendable {
     case status(Int)
     /// Reports the context of each request in the body: `<connection id> <request number> <remote>`.
     case context
+    /// Streams 16 KiB chunks for as long as the client reads, respecting backpressure.
+    case flood
 }
 
 final class RecordingHandler: HTTPServerHandler {
     let mode: HandlerMode
     var requests: [HTTPRequest] = []
     var responders: [HTTPResponder] = []
+    var closedWhileResponding = 0
 
     init(mode: HandlerMode) { self.mode = mode }
 
@@ -85,7 +88,8 @@ final class RecordingHandler: HTTPServerHandler {
         switch mode {
         case .echo:
             let text = "ok \(request.method) \(request.target) \(request.body.count)\n"
-            responder.respond(HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain")]), body: Array(text.utf8)))
+            let headers = HTTPHeaders([("Content-Type", "text/plain")])
+            responder.respond(HTTPResponse(status: 200, headers: headers, body: Array(text.utf8)))
         case .stream(let pieces):
             responder.sendHead(HTTPResponseHead(status: 200))
             for piece in pieces { responder.sendBody(Array(piece.utf8)) }
@@ -106,6 +110,15 @@ final class RecordingHandler: HTTPServerHandler {
             responder.respond(HTTPResponse(status: 200, headers: headers))
         case .status(let status):
             responder.respond(HTTPResponse(status: status))
+        case .flood:
+            responder.sendHead(HTTPResponseHead(status: 200))
+            let chunk = [UInt8](repeating: 0x78, count: 16 * 1024)
+            func push() {
+                while responder.isOpen && responder.isWritable { responder.sendBody(chunk) }
+                responder.onWritable = push
+            }
+            responder.onClose = { [weak self] in self?.closedWhileResponding += 1 }
+            push()
         case .context:
             let text = "ctx \(context.connectionID) \(context.requestNumber) \(context.remoteAddress.host)\n"
             responder.respond(HTTPResponse(status: 200, body: Array(text.utf8)))
@@ -118,6 +131,7 @@ struct ClientView: Sendable {
     var text: String
     var closed: Bool
     var handled: [String]
+    var closedWhileResponding = 0
 }
 
 /// Reads everything the server sends; reports on close or once `until` holds.
@@ -144,7 +158,8 @@ final class ClientCollector: ByteStreamDelegate {
 /// `gapMs`), and returns what came back once the server closed or `until` matched.
 func serverExchange(
     _ pieces: [String], limits: HTTPServerLimits = HTTPServerLimits(), mode: HandlerMode = .echo, gapMs: UInt64 = 0,
-    drainAfterMs: UInt64? = nil, metrics: MetricsRegistry = MetricsRegistry(), until: @escaping @Sendable (String) -> Bool = { _ in false }
+    drainAfterMs: UInt64? = nil, metrics: MetricsRegistry = MetricsRegistry(), clientPaused: Bool = false,
+    until: @escaping @Sendable (String) -> Bool = { _ in false }
 ) async -> ClientView? {
     let signal = Signal<ClientView>()
     TestLoop.loop.execute {
@@ -155,12 +170,18 @@ func serverExchange(
         var collector: ClientCollector?
         collector = ClientCollector(until: until) { closed in
             guard let c = collector else { return }
-            let handled = handler.requests.map { "\($0.method) \($0.target)" }
-            signal.fulfill(ClientView(text: String(decoding: c.received, as: UTF8.self), closed: closed, handled: handled))
             collector = nil
+            let text = String(decoding: c.received, as: UTF8.self)
             client.close()
+            // Let the server side observe the close too before reading what the handler saw.
+            _ = TestLoop.loop.schedule(afterMilliseconds: 5) {
+                let handled = handler.requests.map { "\($0.method) \($0.target)" }
+                signal.fulfill(ClientView(
+                    text: text, closed: closed, handled: handled, closedWhileResponding: handler.closedWhileResponding))
+            }
         }
         client.delegate = collector
+        if clientPaused { client.pauseReading() }
         connection.start()
         var delay: UInt64 = 0
         for piece in pieces {

@@ -68,7 +68,8 @@ struct UpstreamPoolTests {
     func framings() async throws {
         let upstream = try ScriptedUpstream { index, _ in
             index == 0
-                ? .respond("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+                ? .respond("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
                 : .respondAndClose("HTTP/1.1 200 OK\r\n\r\nuntil close")
         }
         defer { upstream.shutdown() }
@@ -146,11 +147,73 @@ struct UpstreamPoolTests {
     @Test("a buffered response over the limit fails and is not pooled")
     func tooLarge() async throws {
         let big = String(repeating: "x", count: 5000)
-        let upstream = try ScriptedUpstream { _, _ in .respond("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n\(big)") }
+        let response = "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n\(big)"
+        let upstream = try ScriptedUpstream { _, _ in .respond(response) }
         defer { upstream.shutdown() }
         let get = HTTPRequest(method: "GET", target: "/x")
         let outcomes = try #require(await run([get, get], port: upstream.port, maxBodyBytes: 1000))
         #expect(outcomes.map { $0.error?.kind } == [.responseTooLarge, .responseTooLarge])
         #expect(upstream.connections == 2)
+    }
+}
+
+/// Streams a response to the test with a pause after the head, then resumes.
+final class PausingHandler: UpstreamResponseHandler {
+    var call: UpstreamCall?
+    var events: [String] = []
+    var onDone: (([String]) -> Void)?
+
+    func didReceiveHead(_ head: HTTPResponseHead) {
+        events.append("head \(head.status)")
+        call?.pauseReading()
+        _ = TestLoop.loop.schedule(afterMilliseconds: 100) { [self] in
+            events.append("resume")
+            call?.resumeReading()
+        }
+    }
+
+    func didReceiveBody(_ chunk: [UInt8]) { events.append("body \(chunk.count)") }
+    func didFinish() { events.append("finish"); onDone?(events) }
+    func didFail(_ error: UpstreamError) { events.append("fail \(error.kind)"); onDone?(events) }
+}
+
+@Suite("Upstream backpressure", .serialized)
+struct UpstreamBackpressureTests {
+    @Test("a paused call gets no body until resumed, even when the upstream closed meanwhile")
+    func pauseResume() async throws {
+        let upstream = try ScriptedUpstream { _, _ in .respondAndClose("HTTP/1.1 200 OK\r\n\r\nclose-delimited body") }
+        defer { upstream.shutdown() }
+        let port = upstream.port
+        let signal = Signal<[String]>()
+        TestLoop.loop.execute {
+            let pool = UpstreamPool(eventLoop: TestLoop.loop, host: "127.0.0.1", port: port, metrics: MetricsRegistry())
+            let handler = PausingHandler()
+            handler.onDone = { events in
+                pool.close()
+                signal.fulfill(events)
+            }
+            handler.call = pool.send(HTTPRequest(method: "GET", target: "/x"), handler: handler)
+        }
+        let events = try #require(await signal.wait(seconds: 5))
+        #expect(events == ["head 200", "resume", "body 20", "finish"])
+    }
+
+    @Test("metrics: request duration observed and open connections counted")
+    func metrics() async throws {
+        let upstream = try ScriptedUpstream { _, _ in .respond("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") }
+        defer { upstream.shutdown() }
+        let port = upstream.port
+        let registry = MetricsRegistry()
+        let signal = Signal<String>()
+        TestLoop.loop.execute {
+            let pool = UpstreamPool(eventLoop: TestLoop.loop, host: "127.0.0.1", port: port, metrics: registry)
+            pool.send(HTTPRequest(method: "GET", target: "/x")) { _ in
+                signal.fulfill(registry.render())
+                pool.close()
+            }
+        }
+        let text = try #require(await signal.wait(seconds: 5))
+        #expect(text.contains("gateway_upstream_request_duration_seconds_count 1"))
+        #expect(text.contains("gateway_upstream_connections_open 1"))
     }
 }

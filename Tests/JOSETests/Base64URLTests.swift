@@ -1,4 +1,5 @@
 import Testing
+
 @testable import JOSE
 
 @Suite("Base64url") struct Base64URLTests {
@@ -16,9 +17,11 @@ import Testing
         #expect(Base64URL.encode("{\"alg\":\"none\"}") == "eyJhbGciOiJub25lIn0")
     }
 
-    @Test("Non-canonical forms are refused", arguments: [
-        "eyJhbGciOiJub25lIn0=", "eyJh bGci", "ab+/", "ab\n", "A", "AB==", "AR", "AAB", "-_9",
-    ])
+    @Test(
+        "Non-canonical forms are refused",
+        arguments: [
+            "eyJhbGciOiJub25lIn0=", "eyJh bGci", "ab+/", "ab\n", "A", "AB==", "AR", "AAB", "-_9",
+        ])
     func refused(text: String) {
         #expect(Base64URL.decode(text) == nil)
     }

@@ -2,6 +2,7 @@ import Foundation
 import GatewayCore
 import GatewayCrypto
 import Testing
+
 @testable import JOSE
 
 @Suite("JWK and JWK Set") struct JWKTests {
@@ -24,17 +25,20 @@ import Testing
     @Test("EC coordinates that are not the full curve length are refused")
     func ecLength() throws {
         let (x, y) = try #require(try TestTokens.es384.publicKey().ecCoordinates)
-        let short = #"{"kty":"EC","crv":"P-384","x":"\#(Base64URL.encode(Array(x.dropFirst())))","#
+        let short =
+            #"{"kty":"EC","crv":"P-384","x":"\#(Base64URL.encode(Array(x.dropFirst())))","#
             + #""y":"\#(Base64URL.encode(y))","kid":"k"}"#
         #expect(throws: JOSEError.self) { try JWK(json: Array(short.utf8)) }
         let wrongCurve = try Self.ecJSON(TestTokens.es384).replacingOccurrences(of: "P-384", with: "P-256")
         #expect(throws: JOSEError.self) { try JWK(json: Array(wrongCurve.utf8)) }
     }
 
-    @Test("Private members, enc use, key_ops without verify and a mismatched alg are refused", arguments: [
-        #","kid":"k","d":"AAAA""#, #","kid":"k","use":"enc""#, #","kid":"k","key_ops":["sign"]"#,
-        #","kid":"k","alg":"RS256""#, #","kid":"k","alg":"ES384""#, #","kid":"k","alg":"none""#, #","kid":7"#,
-    ])
+    @Test(
+        "Private members, enc use, key_ops without verify and a mismatched alg are refused",
+        arguments: [
+            #","kid":"k","d":"AAAA""#, #","kid":"k","use":"enc""#, #","kid":"k","key_ops":["sign"]"#,
+            #","kid":"k","alg":"RS256""#, #","kid":"k","alg":"ES384""#, #","kid":"k","alg":"none""#, #","kid":7"#,
+        ])
     func refused(extra: String) throws {
         let json = try Self.ecJSON(TestTokens.es256, extra: extra)
         #expect(throws: JOSEError.self) { try JWK(json: Array(json.utf8)) }
@@ -61,7 +65,9 @@ import Testing
         #expect(lenient.keys.count == 1 && lenient.rejected.map(\.index) == [1, 2])
         #expect(throws: JOSEError.self) { try JWKSet.parse(Array(text.utf8), strict: true) }
         let duplicateKid = #"{"keys":[\#(good),\#(good)]}"#
-        #expect(throws: JOSEError.invalidKey("duplicate kid")) { try JWKSet.parse(Array(duplicateKid.utf8), strict: true) }
+        #expect(throws: JOSEError.invalidKey("duplicate kid")) {
+            try JWKSet.parse(Array(duplicateKid.utf8), strict: true)
+        }
         #expect(throws: JOSEError.self) { try JWKSet.parse(Array(#"{"keys":{}}"#.utf8)) }
         #expect(throws: JOSEError.self) { try JWKSet.parse(Array(#"{"keys":[],"keys":[]}"#.utf8)) }
     }
@@ -72,7 +78,9 @@ import Testing
         let b = TestTokens.verificationKey(try PrivateKey.generateEC(.p256), kid: "same", .es256)
         let token = TestTokens.token(
             header: #"{"alg":"ES256","kid":"same"}"#, claims: "{}", key: TestTokens.es256, scheme: .ecdsa(.sha256))
-        #expect(throws: JOSEError.ambiguousKey) { try VerificationKeySet([a, b]).verify(CompactJWS.parse(token), requireKeyID: true) }
+        #expect(throws: JOSEError.ambiguousKey) {
+            try VerificationKeySet([a, b]).verify(CompactJWS.parse(token), requireKeyID: true)
+        }
         #expect(try VerificationKeySet([a]).verify(CompactJWS.parse(token), requireKeyID: true).keyID == "same")
     }
 
@@ -95,7 +103,9 @@ import Testing
         #expect(try VerificationKeySet([pss]).verify(CompactJWS.parse(psToken), requireKeyID: true).algorithm == .ps384)
     }
 
-    @Test("SigningKey output verifies with its own verification key", arguments: [JWSAlgorithm.es256, .es384, .rs256, .rs384])
+    @Test(
+        "SigningKey output verifies with its own verification key",
+        arguments: [JWSAlgorithm.es256, .es384, .rs256, .rs384])
     func signing(alg: JWSAlgorithm) throws {
         let privateKey = alg.isRSA ? TestTokens.rsa : (alg == .es256 ? TestTokens.es256 : TestTokens.es384)
         let signer = try SigningKey(keyID: "gw-1", algorithm: alg, privateKey: privateKey)

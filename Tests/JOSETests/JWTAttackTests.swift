@@ -5,6 +5,7 @@ import Foundation
 import GatewayCore
 import GatewayCrypto
 import Testing
+
 @testable import JOSE
 
 @Suite("JWT attack cases") struct JWTAttackTests {
@@ -35,7 +36,8 @@ import Testing
         #expect(try jwt.claims.requiredString("patient") == "pt-alice")
     }
 
-    @Test("JWT-01: alg none in any spelling, empty or random signature, or two parts, is refused",
+    @Test(
+        "JWT-01: alg none in any spelling, empty or random signature, or two parts, is refused",
         arguments: ["none", "None", "NONE", "nOnE"])
     func algNone(alg: String) {
         let header = #"{"alg":"\#(alg)","typ":"JWT"}"#
@@ -64,11 +66,14 @@ import Testing
     func psychic() throws {
         let ecKeys = VerificationKeySet([TestTokens.verificationKey(TestTokens.es256, kid: "partner-ec-1", .es256)])
         let header = #"{"alg":"ES256","kid":"partner-ec-1"}"#
-        let order = Base64URL.decode("_____wAAAAD__________7zm-q2nF56E87nKwvxjJVH_____AAAAAP__________vOb6racXnoTzucrC_GMlUQ")!
-        let zero = [UInt8](repeating: 0, count: 32), one = [UInt8](repeating: 0, count: 31) + [1]
+        let order = Base64URL.decode(
+            "_____wAAAAD__________7zm-q2nF56E87nKwvxjJVH_____AAAAAP__________vOb6racXnoTzucrC_GMlUQ")!
+        let zero = [UInt8](repeating: 0, count: 32)
+        let one = [UInt8](repeating: 0, count: 31) + [1]
         let der: [UInt8] = [0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00]
         for signature in [zero + zero, order, one + zero, der] {
-            let jws = try CompactJWS.parse(TestTokens.token(header: header, claims: Self.claims(), signature: signature))
+            let jws = try CompactJWS.parse(
+                TestTokens.token(header: header, claims: Self.claims(), signature: signature))
             #expect(throws: JOSEError.invalidSignature) { try ecKeys.verify(jws, requireKeyID: true) }
         }
     }
@@ -87,33 +92,39 @@ import Testing
     @Test("JWT-06: jku and x5u are never dereferenced; the attacker's key does not verify")
     func jkuIgnored() throws {
         let attacker = TestTokens.es256
-        for extra in [#""jku":"https://attacker.example/jwks.json""#, #""x5u":"http://127.0.0.1:8080/fhir/Patient""#,
-            #""jku":"file:///etc/passwd""#]
-        {
+        for extra in [
+            #""jku":"https://attacker.example/jwks.json""#, #""x5u":"http://127.0.0.1:8080/fhir/Patient""#,
+            #""jku":"file:///etc/passwd""#,
+        ] {
             let header = #"{"alg":"ES256","kid":"gw-rs-1",\#(extra)}"#
             let token = TestTokens.token(header: header, claims: Self.claims(), key: attacker, scheme: .ecdsa(.sha256))
             #expect(throws: JOSEError.algorithmNotAllowed("ES256")) { try Self.verify(token) }
         }
         let rsaAttacker = try PrivateKey.generateRSA(bits: 2048)
         let header = #"{"alg":"RS256","kid":"gw-rs-1","jku":"https://attacker.example/jwks.json"}"#
-        let token = TestTokens.token(header: header, claims: Self.claims(), key: rsaAttacker, scheme: .rsaPKCS1v15(.sha256))
+        let token = TestTokens.token(
+            header: header, claims: Self.claims(), key: rsaAttacker, scheme: .rsaPKCS1v15(.sha256))
         #expect(throws: JOSEError.invalidSignature) { try Self.verify(token) }
     }
 
-    @Test("JWT-08: any crit member is refused, even with a valid signature", arguments: [
-        #""crit":["https://gw.example/ext/step-up"],"https://gw.example/ext/step-up":true"#,
-        #""crit":[]"#, #""crit":"https://gw.example/ext/step-up""#, #""crit":[null]"#, #""crit":["exp"]"#,
-        #""crit":["absent"]"#,
-    ])
+    @Test(
+        "JWT-08: any crit member is refused, even with a valid signature",
+        arguments: [
+            #""crit":["https://gw.example/ext/step-up"],"https://gw.example/ext/step-up":true"#,
+            #""crit":[]"#, #""crit":"https://gw.example/ext/step-up""#, #""crit":[null]"#, #""crit":["exp"]"#,
+            #""crit":["absent"]"#,
+        ])
     func crit(member: String) {
         let token = Self.signed(header: #"{"alg":"RS256","typ":"at+jwt","kid":"gw-rs-1",\#(member)}"#)
         #expect(throws: JOSEError.unsupportedHeader("crit")) { try Self.verify(token) }
     }
 
-    @Test("JWT-09: exp absent, non-numeric, absurd or not in the future is refused", arguments: [
-        nil, #""0""#, #""9999999999""#, "null", "1e308", "100000000000000000000000000000000000000000000000000",
-        "true", "1800000000", "1834560000",
-    ])
+    @Test(
+        "JWT-09: exp absent, non-numeric, absurd or not in the future is refused",
+        arguments: [
+            nil, #""0""#, #""9999999999""#, "null", "1e308", "100000000000000000000000000000000000000000000000000",
+            "true", "1800000000", "1834560000",
+        ])
     func expiry(exp: String?) {
         var claims = Self.claims()
         if let exp {
@@ -126,9 +137,11 @@ import Testing
 
     @Test("JWT-11: aud array containing the audience passes; near-misses fail")
     func audience() throws {
-        _ = try Self.verify(Self.signed(claims: Self.claims(aud: #"["https://other-api.example","https://gw.example:8443/fhir"]"#)))
+        _ = try Self.verify(
+            Self.signed(claims: Self.claims(aud: #"["https://other-api.example","https://gw.example:8443/fhir"]"#)))
         let misses = [
-            #"["https://other-api.example"]"#, #"[["https://gw.example:8443/fhir"]]"#, #""https://gw.example:8443/fhir/""#,
+            #"["https://other-api.example"]"#, #"[["https://gw.example:8443/fhir"]]"#,
+            #""https://gw.example:8443/fhir/""#,
             #""HTTPS://GW.EXAMPLE:8443/fhir""#, #""""#, "null", "[]",
         ]
         for aud in misses {
@@ -147,10 +160,14 @@ import Testing
             base.replacingOccurrences(of: #""jti":"j-1""#, with: #""jti":"j-1","cnf":{"jkt":"a","jkt":"b"}"#),
         ]
         for claims in variants {
-            #expect(throws: JOSEError.malformed("claims is not strict JSON")) { try Self.verify(Self.signed(claims: claims)) }
+            #expect(throws: JOSEError.malformed("claims is not strict JSON")) {
+                try Self.verify(Self.signed(claims: claims))
+            }
         }
         let header = #"{"alg":"RS256","alg":"none","typ":"at+jwt","kid":"gw-rs-1"}"#
-        #expect(throws: JOSEError.malformed("header is not strict JSON")) { try Self.verify(Self.signed(header: header)) }
+        #expect(throws: JOSEError.malformed("header is not strict JSON")) {
+            try Self.verify(Self.signed(header: header))
+        }
     }
 
     @Test("JWT-15: a client assertion or an id_token-shaped JWT is not an access token")
@@ -163,10 +180,12 @@ import Testing
         #expect(throws: JOSEError.wrongAudience) { try Self.verify(Self.signed(claims: assertionClaims)) }
     }
 
-    @Test("Structural faults are malformed, never a crash", arguments: [
-        "", ".", "..", "a.b.c", "a.b.c.d", "eyJhbGciOiJSUzI1NiJ9..sig", "eyJhbGciOiJSUzI1NiJ9.e30.", "W10.e30.AA",
-        "eyJhbGciOjF9.e30.AA", "eyJhbGciOiJSUzI1NiJ9.e30=.AA", " eyJhbGciOiJSUzI1NiJ9.e30.AA",
-    ])
+    @Test(
+        "Structural faults are malformed, never a crash",
+        arguments: [
+            "", ".", "..", "a.b.c", "a.b.c.d", "eyJhbGciOiJSUzI1NiJ9..sig", "eyJhbGciOiJSUzI1NiJ9.e30.", "W10.e30.AA",
+            "eyJhbGciOjF9.e30.AA", "eyJhbGciOiJSUzI1NiJ9.e30=.AA", " eyJhbGciOiJSUzI1NiJ9.e30.AA",
+        ])
     func structure(token: String) {
         #expect(throws: JOSEError.self) { try Self.verify(token) }
     }

@@ -3,6 +3,7 @@
 
 import GatewayCore
 import Testing
+
 @testable import JOSE
 
 @Suite("SMART example assertions") struct SMARTVectorTests {
@@ -18,19 +19,25 @@ import Testing
         "y":"95bxkCnMKoHvgbcPAIAcgzzu8scd81mXfM_IzuJFNfkUNkGYBFGvuEU1KPi5j1ob","key_ops":["verify"],"ext":true,\
         "kid":"cd520211e5661dbba2256f67f6d53f97","alg":"ES384"}
         """
-    static let claimsPart = "eyJpc3MiOiJodHRwczovL2JpbGktbW9uaXRvci5leGFtcGxlLmNvbSIsInN1YiI6Imh0dHBzOi8vYmlsaS1tb25pdG9yLmV4Y"
+    static let claimsPart =
+        "eyJpc3MiOiJodHRwczovL2JpbGktbW9uaXRvci5leGFtcGxlLmNvbSIsInN1YiI6Imh0dHBzOi8vYmlsaS1tb25pdG9yLmV4Y"
         + "W1wbGUuY29tIiwiYXVkIjoiaHR0cHM6Ly9hdXRob3JpemUuc21hcnRoZWFsdGhpdC5vcmcvdG9rZW4iLCJleHAiOjE0MjI1Njg4NjAsImp0"
         + "aSI6InJhbmRvbS1ub24tcmV1c2FibGUtand0LWlkLTEyMyJ9"
-    static let rs384Token = "eyJhbGciOiJSUzM4NCIsImtpZCI6ImVlZTlmMTdhM2I1OThmZDg2NDE3YTk4MGI1OTFmYmU2IiwidHlwIjoiSldUIn0."
-        + claimsPart + ".D5kAqNJwaftCqsRdVVQDq6dMBxuGFOF5svQJuXbcYp-oEyg5qOwK9ZE5cGLTHxqwfpUPNzRKgVdIGuhawAA-8g0s1nKQae8"
+    static let rs384Token =
+        "eyJhbGciOiJSUzM4NCIsImtpZCI6ImVlZTlmMTdhM2I1OThmZDg2NDE3YTk4MGI1OTFmYmU2IiwidHlwIjoiSldUIn0."
+        + claimsPart
+        + ".D5kAqNJwaftCqsRdVVQDq6dMBxuGFOF5svQJuXbcYp-oEyg5qOwK9ZE5cGLTHxqwfpUPNzRKgVdIGuhawAA-8g0s1nKQae8"
         + "CuKs33hhKh4J34xSEwW3MYs1gwI4GHTtR_g3kYSX6QCi14Ed3GIAvYFgqRqt-gD7sewMUXL4SB8I8cXcDbCqVizm7uPVhjw6QaeKZygJJ_AV"
         + "LhM4Xs9LTy4HAhdCHpN0FrNmCerUIYJvHDpcod7A0jDmxdoeW1KIBYlhdhQNwjtsTvT1ce4qacN_3KIv_fIzCKLIgDv9eWxkjAtxOmIm8aW5g"
         + "X9xX7X0nbd0QglIyiic_bZVNNEh0kg"
-    static let es384Token = "eyJhbGciOiJFUzM4NCIsImtpZCI6ImNkNTIwMjExZTU2NjFkYmJhMjI1NmY2N2Y2ZDUzZjk3IiwidHlwIjoiSldUIn0."
-        + claimsPart + ".ddl5N8dt5PYI_7syKg_dm1wj1LR3dYVztFlTODs6pU1vKH1Zv3d9NctbnAsZ4aZ1K7HE83_fA_hIAL0JsU1GoB7roLmrpj8z"
+    static let es384Token =
+        "eyJhbGciOiJFUzM4NCIsImtpZCI6ImNkNTIwMjExZTU2NjFkYmJhMjI1NmY2N2Y2ZDUzZjk3IiwidHlwIjoiSldUIn0."
+        + claimsPart
+        + ".ddl5N8dt5PYI_7syKg_dm1wj1LR3dYVztFlTODs6pU1vKH1Zv3d9NctbnAsZ4aZ1K7HE83_fA_hIAL0JsU1GoB7roLmrpj8z"
         + "fygG9Q1ZBAmKNoR60pyONPZsGTihoR29"
     /// The older Bulk Data v1 variant: `typ` first in the header, iss = sub = `bili_monitor`.
-    static let rs384BulkV1Token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzM4NCIsImtpZCI6ImVlZTlmMTdhM2I1OThmZDg2NDE3YTk4MGI1OTFmY"
+    static let rs384BulkV1Token =
+        "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzM4NCIsImtpZCI6ImVlZTlmMTdhM2I1OThmZDg2NDE3YTk4MGI1OTFmY"
         + "mU2In0.eyJpc3MiOiJiaWxpX21vbml0b3IiLCJzdWIiOiJiaWxpX21vbml0b3IiLCJhdWQiOiJodHRwczovL2F1dGhvcml6ZS5zbWFydGhl"
         + "YWx0aGl0Lm9yZy90b2tlbiIsImV4cCI6MTQyMjU2ODg2MCwianRpIjoicmFuZG9tLW5vbi1yZXVzYWJsZS1qd3QtaWQtMTIzIn0.l2E3-Tha"
         + "hEzJ_gaAK8sosc9uk1uhsISmJfwQOtooEcgUiqkdMFdAUE7sr8uJN0fTmTP9TUxssFEAQnCOF8QjkMXngEruIL190YVlwukGgv1wazsi_ptI9"
@@ -95,7 +102,8 @@ import Testing
         var jws = try CompactJWS.parse(Self.es384Token)
         var signature = jws.signature
         signature[index] ^= 0x01
-        let token = Self.es384Token.split(separator: ".").prefix(2).joined(separator: ".") + "."
+        let token =
+            Self.es384Token.split(separator: ".").prefix(2).joined(separator: ".") + "."
             + Base64URL.encode(signature)
         jws = try CompactJWS.parse(token)
         #expect(throws: JOSEError.invalidSignature) { try keys.verify(jws, requireKeyID: true) }

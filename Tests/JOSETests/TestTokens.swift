@@ -3,6 +3,7 @@
 
 import GatewayCore
 import GatewayCrypto
+
 @testable import JOSE
 
 enum TestTokens {

@@ -1,5 +1,6 @@
 import FHIR
 import Foundation
+import GatewayYAML
 import SMART
 import Testing
 @testable import Policy
@@ -105,7 +106,8 @@ struct PolicyEvaluationTests {
                 when:
                   network.address: {cidr: [198.51.100.0/24, "2001:db8:bad::/48"]}
             """])
-        let org = Fixtures.principal(Fixtures.client(kind: .organization, networks: ["10.20.0.0/16", "2001:db8:1::/64"]))
+        let org = Fixtures.principal(
+            Fixtures.client(kind: .organization, networks: ["10.20.0.0/16", "2001:db8:1::/64"]))
         let search = Fixtures.search("MedicationDispense", patients: ["p"])
         let cases: [(String, Bool)] = [
             ("10.20.3.4", true), ("10.21.0.1", false), ("::ffff:10.20.0.9", true), ("2001:db8:1::42", true),
@@ -191,7 +193,8 @@ struct PolicyEvaluationTests {
         #expect(daily.key(for: input) == "daily|per-client|dr-carol")
         #expect(burst.key(for: input) == "q:b|per-address|192.0.2.10")
         let perOperation = RateLimit(name: "h", bucket: .perClientOperation, limit: 1, period: .hour)
-        #expect(perOperation.key(for: Fixtures.input(Fixtures.history())) == "h|per-client-operation|dr-carol|$pdmp-history")
+        #expect(perOperation.key(for: Fixtures.input(Fixtures.history()))
+            == "h|per-client-operation|dr-carol|$pdmp-history")
     }
 
     @Test("reads time in the configured zone")
@@ -261,5 +264,29 @@ struct PolicyEvaluationTests {
         #expect(set.evaluate(Fixtures.input(search)).allowed)
         search.parameters.append(SearchParameter(name: "_include", values: ["MedicationDispense:prescription"]))
         #expect(!set.evaluate(Fixtures.input(search)).allowed)
+    }
+
+    @Test("the rule prefilter numbers interaction kinds as InteractionKind.allCases does")
+    func prefilterBits() {
+        for (index, kind) in InteractionKind.allCases.enumerated() {
+            #expect(RulePrefilter.bit(kind) == 1 << UInt32(index), "\(kind)")
+        }
+        let filter = RulePrefilter(.all([.test(AttributeTest(
+            attribute: .requestKind, matcher: .inStrings(["read", "operation"]), source: "",
+            mark: .init(file: "", line: 0, column: 0)))]))
+        #expect(filter.admits(RulePrefilter.bit(.read), false))
+        #expect(!filter.admits(RulePrefilter.bit(.searchType), false))
+    }
+
+    @Test("precomputed zone offsets agree with the time-zone database across DST changes and outside the window")
+    func zoneOffsets() throws {
+        let zone = try #require(TimeZone(identifier: "America/New_York"))
+        let reference = Date(timeIntervalSince1970: 1_796_212_800)
+        let offsets = ZoneOffsets(zone, around: reference)
+        var time = reference.timeIntervalSince1970 - 400 * 86400
+        while time < reference.timeIntervalSince1970 + 900 * 86400 {
+            #expect(offsets.offset(at: time) == zone.secondsFromGMT(for: Date(timeIntervalSince1970: time)))
+            time += 86400 * 3 + 3607
+        }
     }
 }

@@ -42,7 +42,8 @@ struct PolicyLoaderTests {
         let directory = try temporaryDirectory(["a.yaml": valid, "empty.yaml": ""])
         #expect(loadErrors(directory: directory)
             == ["\(directory)/empty.yaml:1:1: empty policy file (a policy file must define at least one rule)"])
-        #expect(Fixtures.loadErrors(["f": "rules: []\n"]) == ["f.yaml:1:8: rules: a policy file must define at least one rule"])
+        #expect(Fixtures.loadErrors(["f": "rules: []\n"])
+            == ["f.yaml:1:8: rules: a policy file must define at least one rule"])
     }
 
     @Test("a syntax error fails the whole set, and every file's errors are reported")
@@ -89,8 +90,8 @@ struct PolicyLoaderTests {
         #expect(errors == [
             "p.yaml:10:5: rules[0].reasn: unknown key 'reasn' (expected one of: name, description, effect, when, "
                 + "reason, obligations, mode)",
-            "p.yaml:5:7: rules[0].when: unknown attribute 'request.knd' (known request attributes: request.kind, request.method, "
-                + "request.type, request.id, request.operation, request.parameters, request.patients, "
+            "p.yaml:5:7: rules[0].when: unknown attribute 'request.knd' (known request attributes: request.kind, "
+                + "request.method, request.type, request.id, request.operation, request.parameters, request.patients, "
                 + "request.returned_types)",
             "p.yaml:6:22: rules[0].when.client.roles: unknown matcher 'has' for client.roles (expected one of: "
                 + "equals, in, contains, not, exists, cidr, cidr_attribute, in_attribute, count, min, max, any-of, "
@@ -150,7 +151,8 @@ struct PolicyLoaderTests {
                 obligations: [narrow_search_to_patient, narrow_search_to_patient]
             """])
         #expect(errors == [
-            "p.yaml:5:19: rules[0].obligations[0]: obligation check_response_compartment has no effect on a forbid rule",
+            "p.yaml:5:19: rules[0].obligations[0]: obligation check_response_compartment has no effect on a "
+                + "forbid rule",
             "p.yaml:9:45: rules[1].obligations[1]: obligation narrow_search_to_patient is listed twice",
         ])
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SMART
 
 @Suite("Token endpoint scope mediation") struct AuthScopeMediationTests {
@@ -7,23 +8,29 @@ import Testing
         let registered = ["system/MedicationDispense.rs", "system/Patient.read", "__pdmp.query"]
         let requested = [
             "system/Patient.rs", "system/MedicationDispense.read", "system/MedicationDispense.r", "system/*.rs",
-            "system/MedicationDispense.cruds", "user/MedicationDispense.rs", "__pdmp.query", "__other", "launch/patient",
+            "system/MedicationDispense.cruds", "user/MedicationDispense.rs", "__pdmp.query", "__other",
+            "launch/patient",
         ]
-        #expect(ScopeMediation.grant(requested: requested, registered: registered) == [
-            "system/Patient.rs", "system/MedicationDispense.read", "system/MedicationDispense.r", "__pdmp.query",
-        ])
+        #expect(
+            ScopeMediation.grant(requested: requested, registered: registered) == [
+                "system/Patient.rs", "system/MedicationDispense.read", "system/MedicationDispense.r", "__pdmp.query",
+            ])
     }
 
     @Test("A wildcard registration covers a specific type but never the reverse")
     func wildcard() {
-        #expect(ScopeMediation.grant(requested: ["system/Patient.rs"], registered: ["system/*.rs"]) == ["system/Patient.rs"])
+        #expect(
+            ScopeMediation.grant(requested: ["system/Patient.rs"], registered: ["system/*.rs"]) == ["system/Patient.rs"]
+        )
         #expect(ScopeMediation.grant(requested: ["system/*.rs"], registered: ["system/Patient.rs"]).isEmpty)
     }
 
-    @Test("Malformed scopes grant nothing, even when registered verbatim", arguments: [
-        "system/MedicationDispense.sr", "System/MedicationDispense.rs", "system//MedicationDispense.rs",
-        "system/MedicationDispense.READ", "system/MedicationDispense.rs?",
-    ])
+    @Test(
+        "Malformed scopes grant nothing, even when registered verbatim",
+        arguments: [
+            "system/MedicationDispense.sr", "System/MedicationDispense.rs", "system//MedicationDispense.rs",
+            "system/MedicationDispense.READ", "system/MedicationDispense.rs?",
+        ])
     func malformed(scope: String) {
         #expect(ScopeMediation.grant(requested: [scope], registered: [scope, "system/*.cruds"]).isEmpty)
     }

@@ -7,26 +7,31 @@ import GatewayCrypto
 import JOSE
 import Synchronization
 import Testing
+
 @testable import SMART
 
 /// Shared fixture for the Auth* suites.
 enum AuthFixture {
     static let now = 1_800_000_000.0
     static let tokenURL = "https://gw.example:8443/auth/token"
-    static let gatewayKey = try! SigningKey(keyID: "gw-es-1", algorithm: .es256, privateKey: PrivateKey.generateEC(.p256))
+    static let gatewayKey = try! SigningKey(
+        keyID: "gw-es-1", algorithm: .es256, privateKey: PrivateKey.generateEC(.p256))
     static let clientKey = try! PrivateKey.generateEC(.p384)
     static let otherKey = try! PrivateKey.generateEC(.p384)
     static let clientRSA = try! PrivateKey.generateRSA(bits: 2048)
 
     static func jwks(_ entries: [(PrivateKey, String, JWSAlgorithm)]) -> JWKSet {
         let keys = entries.map { key, kid, alg in
-            String(decoding: JWK.publicJSON(for: try! key.publicKey(), keyID: kid, algorithm: alg).serialized(), as: UTF8.self)
+            String(
+                decoding: JWK.publicJSON(for: try! key.publicKey(), keyID: kid, algorithm: alg).serialized(),
+                as: UTF8.self)
         }
         return try! JWKSet.parse(Array(#"{"keys":[\#(keys.joined(separator: ","))]}"#.utf8), strict: true)
     }
 
     static func client(
-        _ id: String = "app-1", status: RegisteredClient.Status = .active, scopes: [String] = ["system/MedicationDispense.rs"],
+        _ id: String = "app-1", status: RegisteredClient.Status = .active,
+        scopes: [String] = ["system/MedicationDispense.rs"],
         keys: ClientKeySource? = nil
     ) -> ClientRecord {
         let client = RegisteredClient(id: id, name: id, kind: .organization, allowedScopes: scopes, status: status)
@@ -88,7 +93,8 @@ extension TokenEndpointResult {
 @Suite("Token endpoint") struct AuthServerTests {
     @Test("A valid ES384 assertion yields a short-lived at+jwt token for the FHIR audience")
     func success() throws {
-        let result = AuthFixture.server().handleTokenRequest(form: AuthFixture.form(), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
+        let result = AuthFixture.server().handleTokenRequest(
+            form: AuthFixture.form(), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
         #expect(result.status == 200)
         #expect(result.body["token_type"]?.stringValue == "Bearer")
         #expect(result.body["expires_in"]?.intValue == 300)
@@ -113,7 +119,8 @@ extension TokenEndpointResult {
     func rs384() {
         let record = AuthFixture.client(keys: .inline(AuthFixture.jwks([(AuthFixture.clientRSA, "rsa-1", .rs384)])))
         let assertion = AuthFixture.assertion(
-            header: #"{"alg":"RS384","kid":"rsa-1","typ":"JWT"}"#, key: AuthFixture.clientRSA, scheme: .rsaPKCS1v15(.sha384))
+            header: #"{"alg":"RS384","kid":"rsa-1","typ":"JWT"}"#, key: AuthFixture.clientRSA,
+            scheme: .rsaPKCS1v15(.sha384))
         let result = AuthFixture.server([record]).handleTokenRequest(
             form: AuthFixture.form(assertion: assertion), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
         #expect(result.status == 200)
@@ -122,14 +129,17 @@ extension TokenEndpointResult {
     @Test("TOK-01: a replayed jti, a re-signed assertion reusing it, and a missing jti are invalid_client")
     func replay() {
         let server = AuthFixture.server()
-        let first = server.handleTokenRequest(form: AuthFixture.form(), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
+        let first = server.handleTokenRequest(
+            form: AuthFixture.form(), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
         #expect(first.status == 200)
-        let again = server.handleTokenRequest(form: AuthFixture.form(), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now + 1)
+        let again = server.handleTokenRequest(
+            form: AuthFixture.form(), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now + 1)
         let resigned = AuthFixture.assertion(claims: AuthFixture.claims(extra: #","iat":1800000010"#))
         let second = server.handleTokenRequest(
             form: AuthFixture.form(assertion: resigned), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now + 10)
         let noJTI = AuthFixture.assertion(claims: AuthFixture.claims(jti: nil))
-        let third = server.handleTokenRequest(form: AuthFixture.form(assertion: noJTI), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
+        let third = server.handleTokenRequest(
+            form: AuthFixture.form(assertion: noJTI), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
         for result in [again, second, third] {
             #expect(result.status == 401 && result.error == "invalid_client" && !result.hasToken)
         }
@@ -137,20 +147,28 @@ extension TokenEndpointResult {
 
     @Test("The same jti from another client is not a replay (keyed on iss, jti)")
     func replayKeyedOnIssuer() {
-        let other = AuthFixture.client("app-2", keys: .inline(AuthFixture.jwks([(AuthFixture.otherKey, "app-2-key", .es384)])))
+        let other = AuthFixture.client(
+            "app-2", keys: .inline(AuthFixture.jwks([(AuthFixture.otherKey, "app-2-key", .es384)])))
         let server = AuthFixture.server([AuthFixture.client(), other])
-        let a = server.handleTokenRequest(form: AuthFixture.form(), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
+        let a = server.handleTokenRequest(
+            form: AuthFixture.form(), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
         let assertion = AuthFixture.assertion(
-            header: #"{"alg":"ES384","kid":"app-2-key","typ":"JWT"}"#, claims: AuthFixture.claims(iss: "app-2", sub: "app-2"),
+            header: #"{"alg":"ES384","kid":"app-2-key","typ":"JWT"}"#,
+            claims: AuthFixture.claims(iss: "app-2", sub: "app-2"),
             key: AuthFixture.otherKey)
-        let b = server.handleTokenRequest(form: AuthFixture.form(assertion: assertion), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
+        let b = server.handleTokenRequest(
+            form: AuthFixture.form(assertion: assertion), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
         #expect(a.status == 200 && b.status == 200)
     }
 
-    @Test("TOK-03: any aud but exactly the token URL is invalid_client", arguments: [
-        #""https://evil.example/auth/token""#, #"["https://gw.example:8443/auth/token","https://idp.partner.example/token"]"#,
-        #""https://gw.example:8443/auth/token/""#, #""https://gw.example:8443/fhir""#, #"[["https://gw.example:8443/auth/token"]]"#,
-    ])
+    @Test(
+        "TOK-03: any aud but exactly the token URL is invalid_client",
+        arguments: [
+            #""https://evil.example/auth/token""#,
+            #"["https://gw.example:8443/auth/token","https://idp.partner.example/token"]"#,
+            #""https://gw.example:8443/auth/token/""#, #""https://gw.example:8443/fhir""#,
+            #"[["https://gw.example:8443/auth/token"]]"#,
+        ])
     func audience(aud: String) {
         let assertion = AuthFixture.assertion(claims: AuthFixture.claims(aud: aud))
         let result = AuthFixture.server().handleTokenRequest(
@@ -160,7 +178,8 @@ extension TokenEndpointResult {
 
     @Test("A one-element aud array naming the token URL is accepted")
     func singleElementAudience() {
-        let assertion = AuthFixture.assertion(claims: AuthFixture.claims(aud: #"["https://gw.example:8443/auth/token"]"#))
+        let assertion = AuthFixture.assertion(
+            claims: AuthFixture.claims(aud: #"["https://gw.example:8443/auth/token"]"#))
         let result = AuthFixture.server().handleTokenRequest(
             form: AuthFixture.form(assertion: assertion), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
         #expect(result.status == 200)
@@ -173,7 +192,8 @@ extension TokenEndpointResult {
             form: AuthFixture.form(scope: scope), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
         #expect(result.status == 200 && result.body["scope"]?.stringValue == "system/MedicationDispense.rs")
         let none = AuthFixture.server().handleTokenRequest(
-            form: AuthFixture.form(scope: "system/*.cruds user/*.*"), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
+            form: AuthFixture.form(scope: "system/*.cruds user/*.*"), tokenURL: AuthFixture.tokenURL,
+            now: AuthFixture.now)
         #expect(none.status == 400 && none.error == "invalid_scope" && !none.hasToken)
     }
 
@@ -184,12 +204,18 @@ extension TokenEndpointResult {
             server.handleTokenRequest(form: form, tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
         }
         let longLived = AuthFixture.assertion(claims: AuthFixture.claims(exp: "1800086400"))
-        let noExp = AuthFixture.assertion(claims: #"{"iss":"app-1","sub":"app-1","aud":"\#(AuthFixture.tokenURL)","jti":"x1"}"#)
+        let noExp = AuthFixture.assertion(
+            claims: #"{"iss":"app-1","sub":"app-1","aud":"\#(AuthFixture.tokenURL)","jti":"x1"}"#)
         let futureIAT = AuthFixture.assertion(claims: AuthFixture.claims(jti: "x2", extra: #","iat":1800000600"#))
-        let jwkText = JWK.publicJSON(for: try AuthFixture.clientKey.publicKey(), keyID: "app-1-key", algorithm: .es384).serialized()
-        let hsInput = Base64URL.encode(#"{"alg":"HS256","kid":"app-1-key"}"#) + "." + Base64URL.encode(AuthFixture.claims(jti: "x3"))
+        let jwkText = JWK.publicJSON(for: try AuthFixture.clientKey.publicKey(), keyID: "app-1-key", algorithm: .es384)
+            .serialized()
+        let hsInput =
+            Base64URL.encode(#"{"alg":"HS256","kid":"app-1-key"}"#) + "."
+            + Base64URL.encode(AuthFixture.claims(jti: "x3"))
         let hs256 = hsInput + "." + Base64URL.encode(HMAC.sha256(key: jwkText, message: Array(hsInput.utf8)))
-        let none = Base64URL.encode(#"{"alg":"none","kid":"app-1-key"}"#) + "." + Base64URL.encode(AuthFixture.claims(jti: "x4")) + "."
+        let none =
+            Base64URL.encode(#"{"alg":"none","kid":"app-1-key"}"#) + "."
+            + Base64URL.encode(AuthFixture.claims(jti: "x4")) + "."
         for assertion in [longLived, noExp, futureIAT, hs256, none] {
             let result = run(AuthFixture.form(assertion: assertion))
             #expect(result.status == 401 && result.error == "invalid_client" && !result.hasToken)
@@ -208,11 +234,14 @@ extension TokenEndpointResult {
         #expect(run(scopeTwice).error == "invalid_request")
     }
 
-    @Test("Missing parameters are refused", arguments: ["grant_type", "client_assertion", "client_assertion_type", "scope"])
+    @Test(
+        "Missing parameters are refused",
+        arguments: ["grant_type", "client_assertion", "client_assertion_type", "scope"])
     func missing(name: String) {
         var form = AuthFixture.form()
         form[name] = nil
-        let result = AuthFixture.server().handleTokenRequest(form: form, tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
+        let result = AuthFixture.server().handleTokenRequest(
+            form: form, tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
         #expect(result.status >= 400 && !result.hasToken)
         #expect(result.error == (name.hasPrefix("client_assertion") ? "invalid_client" : "invalid_request"))
     }
@@ -228,14 +257,16 @@ extension TokenEndpointResult {
         for (records, claims, clientID) in cases {
             var form = AuthFixture.form(assertion: AuthFixture.assertion(claims: claims))
             form["client_id"] = clientID
-            let result = AuthFixture.server(records).handleTokenRequest(form: form, tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
+            let result = AuthFixture.server(records).handleTokenRequest(
+                form: form, tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
             #expect(result.status == 401 && result.error == "invalid_client")
         }
     }
 
     @Test("Keys: a wrong kid, another client's key, an at+jwt typ, or a jku not registered are refused")
     func keySelection() {
-        let other = AuthFixture.client("app-2", keys: .inline(AuthFixture.jwks([(AuthFixture.otherKey, "app-2-key", .es384)])))
+        let other = AuthFixture.client(
+            "app-2", keys: .inline(AuthFixture.jwks([(AuthFixture.otherKey, "app-2-key", .es384)])))
         let server = AuthFixture.server([AuthFixture.client(), other])
         let assertions = [
             AuthFixture.assertion(header: #"{"alg":"ES384","kid":"nope","typ":"JWT"}"#),
@@ -246,7 +277,8 @@ extension TokenEndpointResult {
             AuthFixture.assertion(header: #"{"alg":"ES384","typ":"JWT"}"#),
         ]
         for assertion in assertions {
-            let result = server.handleTokenRequest(form: AuthFixture.form(assertion: assertion), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
+            let result = server.handleTokenRequest(
+                form: AuthFixture.form(assertion: assertion), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
             #expect(result.status == 401 && result.error == "invalid_client")
         }
     }
@@ -271,11 +303,14 @@ extension TokenEndpointResult {
         let withJKU = AuthFixture.assertion(
             header: #"{"alg":"ES384","kid":"app-1-key","typ":"JWT","jku":"https://app-1.example/jwks.json"}"#)
         let result = AuthFixture.await { done in
-            server.handleTokenRequest(form: AuthFixture.form(assertion: withJKU), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now, completion: done)
+            server.handleTokenRequest(
+                form: AuthFixture.form(assertion: withJKU), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now,
+                completion: done)
         }
         #expect(result?.status == 200)
         let second = AuthFixture.assertion(claims: AuthFixture.claims(jti: "j2"))
-        let again = server.handleTokenRequest(form: AuthFixture.form(assertion: second), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
+        let again = server.handleTokenRequest(
+            form: AuthFixture.form(assertion: second), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
         #expect(again.status == 200)
         #expect(fetcher.count == 1)
     }
@@ -286,7 +321,9 @@ final class FakeFetcher: JWKSFetcher {
     private let state: Mutex<(count: Int, body: [UInt8])>
 
     init(body: JWKSet) {
-        let keys = body.keys.map { JWK.publicJSON(for: $0.publicKey, keyID: $0.keyID ?? "", algorithm: $0.algorithm ?? .es384) }
+        let keys = body.keys.map {
+            JWK.publicJSON(for: $0.publicKey, keyID: $0.keyID ?? "", algorithm: $0.algorithm ?? .es384)
+        }
         state = Mutex((0, JSONValue.object(JSONObject([("keys", .array(keys))])).serialized()))
     }
 

@@ -4,6 +4,7 @@ import GatewayCore
 import GatewayCrypto
 import JOSE
 import Testing
+
 @testable import SMART
 
 @Suite("Auth support pieces") struct AuthSupportTests {
@@ -21,11 +22,13 @@ import Testing
 
     @Test("The discovery document has the fields SMART 2.2 requires for backend services")
     func discovery() {
-        let doc = SMARTConfiguration.document(baseURL: "https://gw.example:8443", scopesSupported: ["system/Patient.rs"])
+        let doc = SMARTConfiguration.document(
+            baseURL: "https://gw.example:8443", scopesSupported: ["system/Patient.rs"])
         #expect(doc["token_endpoint"]?.stringValue == "https://gw.example:8443/auth/token")
         #expect(doc["grant_types_supported"] == .array([.string("client_credentials")]))
         #expect(doc["token_endpoint_auth_methods_supported"] == .array([.string("private_key_jwt")]))
-        #expect(doc["token_endpoint_auth_signing_alg_values_supported"] == .array([.string("RS384"), .string("ES384")]))
+        #expect(
+            doc["token_endpoint_auth_signing_alg_values_supported"] == .array([.string("RS384"), .string("ES384")]))
         #expect(doc["code_challenge_methods_supported"] == .array([.string("S256")]))
         #expect(doc["capabilities"]?.arrayValue?.contains(.string("client-confidential-asymmetric")) == true)
         #expect(doc["issuer"] == nil)
@@ -47,8 +50,33 @@ import Testing
         #expect(result.status == 200)
         #expect(throws: JOSEError.self) {
             try ClientAssertion.make(
-                clientID: "app-1", tokenURL: AuthFixture.tokenURL, key: AuthFixture.clientKey, kid: "k", algorithm: .rs384,
+                clientID: "app-1", tokenURL: AuthFixture.tokenURL, key: AuthFixture.clientKey, kid: "k",
+                algorithm: .rs384,
                 now: AuthFixture.now)
         }
+    }
+}
+
+@Suite("Introspection and capability security") struct AuthIntrospectionTests {
+    @Test("An own token introspects as active with SMART's required members; anything else is only inactive")
+    func introspection() throws {
+        let issuer = AuthFixture.issuer()
+        let validator = TokenValidator(ownIssuer: issuer, registry: { ClientRegistry([AuthFixture.client()]) })
+        let token = try issuer.issue(clientID: "app-1", scopes: ["system/MedicationDispense.rs"], now: AuthFixture.now)
+        let active = validator.introspectionResponse(token: token.accessToken, now: AuthFixture.now)
+        #expect(active["active"] == .bool(true))
+        #expect(active["client_id"]?.stringValue == "app-1")
+        #expect(active["scope"]?.stringValue == "system/MedicationDispense.rs")
+        #expect(active["exp"]?.intValue == Int(AuthFixture.now) + 300)
+        let expired = validator.introspectionResponse(token: token.accessToken, now: AuthFixture.now + 301)
+        #expect(expired == .object(JSONObject([("active", .bool(false))])))
+        #expect(validator.introspectionResponse(token: "garbage", now: AuthFixture.now)["active"] == .bool(false))
+    }
+
+    @Test("The capability security element names the token endpoint")
+    func capabilitySecurity() {
+        let security = SMARTConfiguration.capabilitySecurity(baseURL: "https://gw.example:8443")
+        let uri = security["extension"]?.arrayValue?.first?["extension"]?.arrayValue?.first?["valueUri"]
+        #expect(uri?.stringValue == "https://gw.example:8443/auth/token")
     }
 }

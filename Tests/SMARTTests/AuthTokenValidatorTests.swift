@@ -7,6 +7,7 @@ import GatewayCrypto
 import JOSE
 import Synchronization
 import Testing
+
 @testable import SMART
 
 @Suite("Bearer token validation") struct AuthTokenValidatorTests {
@@ -19,17 +20,20 @@ import Testing
     struct Fixture {
         let issuer = AuthFixture.issuer()
         let registry = RegistryBox()
-        let fetcher = FakeFetcher(body: AuthFixture.jwks([(AuthTokenValidatorTests.partnerKey, "partner-ec-1", .es256)]))
+        let fetcher = FakeFetcher(
+            body: AuthFixture.jwks([(AuthTokenValidatorTests.partnerKey, "partner-ec-1", .es256)]))
         let revoked = RevokedSet()
 
         func validator(introspector: (any Introspector)? = nil) -> TokenValidator {
             let registry = self.registry
             return TokenValidator(
-                ownIssuer: issuer, registry: { registry.value.withLock { $0 } }, externalIssuers: [AuthTokenValidatorTests.partner],
+                ownIssuer: issuer, registry: { registry.value.withLock { $0 } },
+                externalIssuers: [AuthTokenValidatorTests.partner],
                 jwksCache: JWKSCache(fetcher: fetcher), introspector: introspector, revocation: revoked)
         }
 
-        func ownToken(scopes: [String] = ["system/MedicationDispense.rs"], extra: [(String, JSONValue)] = []) -> String {
+        func ownToken(scopes: [String] = ["system/MedicationDispense.rs"], extra: [(String, JSONValue)] = []) -> String
+        {
             try! issuer.issue(clientID: "app-1", scopes: scopes, now: AuthFixture.now, extraClaims: extra).accessToken
         }
     }
@@ -40,12 +44,17 @@ import Testing
 
     final class RevokedSet: RevocationList {
         let ids = Mutex<Set<String>>([])
-        func isRevoked(jti: String?, clientID: String) -> Bool { ids.withLock { $0.contains(jti ?? "") || $0.contains(clientID) } }
+        func isRevoked(jti: String?, clientID: String) -> Bool {
+            ids.withLock { $0.contains(jti ?? "") || $0.contains(clientID) }
+        }
     }
 
-    static func partnerToken(kid: String = "partner-ec-1", typ: String = "at+jwt", aud: String = "https://gw.example:8443/fhir") -> String {
+    static func partnerToken(
+        kid: String = "partner-ec-1", typ: String = "at+jwt", aud: String = "https://gw.example:8443/fhir"
+    ) -> String {
         let header = #"{"alg":"ES256","typ":"\#(typ)","kid":"\#(kid)"}"#
-        let claims = #"{"iss":"https://idp.partner.example","aud":"\#(aud)","sub":"app-7","client_id":"app-7","#
+        let claims =
+            #"{"iss":"https://idp.partner.example","aud":"\#(aud)","sub":"app-7","client_id":"app-7","#
             + #""patient":"pt-alice","scope":"patient/MedicationDispense.rs","iat":1800000000,"exp":1800000300}"#
         let input = Base64URL.encode(header) + "." + Base64URL.encode(claims)
         return input + "." + Base64URL.encode(try! partnerKey.sign(Array(input.utf8), scheme: .ecdsa(.sha256)))
@@ -54,11 +63,15 @@ import Testing
     @Test("An own token becomes a Principal with the registry entry")
     func ownToken() throws {
         let fixture = Fixture()
-        let principal = try fixture.validator().validate(authorization: "Bearer " + fixture.ownToken(), now: AuthFixture.now).get()
+        let principal = try fixture.validator().validate(
+            authorization: "Bearer " + fixture.ownToken(), now: AuthFixture.now
+        ).get()
         #expect(principal.clientID == "app-1" && principal.issuer == "https://gw.example:8443")
         #expect(principal.scopes == ["system/MedicationDispense.rs"] && principal.patient == nil)
         #expect(principal.client?.id == "app-1" && principal.expiresAt == AuthFixture.now + 300)
-        #expect(try fixture.validator().validate(authorization: "bearer " + fixture.ownToken(), now: AuthFixture.now).get().clientID == "app-1")
+        #expect(
+            try fixture.validator().validate(authorization: "bearer " + fixture.ownToken(), now: AuthFixture.now).get()
+                .clientID == "app-1")
     }
 
     @Test("Missing credentials get a challenge without an error code; bad ones get invalid_token")
@@ -86,7 +99,9 @@ import Testing
         let validator = fixture.validator()
         let header = "Bearer " + fixture.ownToken()
         #expect((try? validator.validate(authorization: header, now: AuthFixture.now).get()) != nil)
-        #expect(validator.validate(authorization: header, now: AuthFixture.now + 300) == .failure(BearerError(.expired, "")))
+        #expect(
+            validator.validate(authorization: header, now: AuthFixture.now + 300) == .failure(BearerError(.expired, ""))
+        )
     }
 
     @Test("JWT-15: a client assertion signed by a trusted key is not an access token")
@@ -95,12 +110,18 @@ import Testing
         let assertion = try ClientAssertion.make(
             clientID: "https://gw.example:8443", tokenURL: AuthFixture.tokenURL, key: AuthFixture.gatewayKey.privateKey,
             kid: "gw-es-1", algorithm: .es256, now: AuthFixture.now)
-        #expect(throws: BearerError.self) { try fixture.validator().validate(authorization: "Bearer " + assertion, now: AuthFixture.now).get() }
-        let wrongType = try AuthFixture.gatewayKey.sign(claims: JSONBuild.object([
-            ("iss", .string("https://gw.example:8443")), ("aud", .string("https://gw.example:8443/fhir")),
-            ("sub", .string("app-1")), ("client_id", .string("app-1")), ("exp", .number("1800000100")), ("jti", .string("j")),
-        ]), type: "JWT")
-        #expect(throws: BearerError.self) { try fixture.validator().validate(authorization: "Bearer " + wrongType, now: AuthFixture.now).get() }
+        #expect(throws: BearerError.self) {
+            try fixture.validator().validate(authorization: "Bearer " + assertion, now: AuthFixture.now).get()
+        }
+        let wrongType = try AuthFixture.gatewayKey.sign(
+            claims: JSONBuild.object([
+                ("iss", .string("https://gw.example:8443")), ("aud", .string("https://gw.example:8443/fhir")),
+                ("sub", .string("app-1")), ("client_id", .string("app-1")), ("exp", .number("1800000100")),
+                ("jti", .string("j")),
+            ]), type: "JWT")
+        #expect(throws: BearerError.self) {
+            try fixture.validator().validate(authorization: "Bearer " + wrongType, now: AuthFixture.now).get()
+        }
     }
 
     @Test("Partner tokens verify only with the partner's keys; the gateway key cannot sign as the partner")
@@ -113,11 +134,14 @@ import Testing
         #expect((try? principal?.get())?.clientID == "app-7")
         #expect((try? principal?.get())?.patient == "pt-alice")
         #expect((try? principal?.get())?.client == nil)
-        let forged = try AuthFixture.gatewayKey.sign(claims: JSONBuild.object([
-            ("iss", .string("https://idp.partner.example")), ("aud", .string("https://gw.example:8443/fhir")),
-            ("sub", .string("app-7")), ("exp", .number("1800000100")),
-        ]), type: "at+jwt")
-        #expect(throws: BearerError.self) { try validator.validate(authorization: "Bearer " + forged, now: AuthFixture.now).get() }
+        let forged = try AuthFixture.gatewayKey.sign(
+            claims: JSONBuild.object([
+                ("iss", .string("https://idp.partner.example")), ("aud", .string("https://gw.example:8443/fhir")),
+                ("sub", .string("app-7")), ("exp", .number("1800000100")),
+            ]), type: "at+jwt")
+        #expect(throws: BearerError.self) {
+            try validator.validate(authorization: "Bearer " + forged, now: AuthFixture.now).get()
+        }
         #expect(throws: BearerError.self) {
             try validator.validate(authorization: "Bearer " + Self.partnerToken(typ: "JWT"), now: AuthFixture.now).get()
         }
@@ -134,7 +158,8 @@ import Testing
         for n in 0..<500 {
             let now = AuthFixture.now + Double(n) / 100  // 500 requests in 5 s
             let junk = AuthFixture.await { done in
-                validator.validate(authorization: "Bearer " + Self.partnerToken(kid: "rnd-\(n)"), now: now, completion: done)
+                validator.validate(
+                    authorization: "Bearer " + Self.partnerToken(kid: "rnd-\(n)"), now: now, completion: done)
             }
             #expect((try? junk?.get()) == nil)
             if n % 50 == 0 {
@@ -154,7 +179,8 @@ import Testing
             func introspect(token: String, completion: @escaping @Sendable (Result<JSONObject, any Error>) -> Void) {
                 calls.withLock { $0 += 1 }
                 let active = token == "opaque-good"
-                let text = active
+                let text =
+                    active
                     ? #"{"active":true,"client_id":"ext-1","scope":"system/Patient.rs","exp":1800000100,"iss":"https://as.example"}"#
                     : #"{"active":false}"#
                 completion(.success(try! JSONValue.parse(Array(text.utf8)).objectValue!))
@@ -183,20 +209,28 @@ import Testing
         let principal = try validator.validate(authorization: "Bearer " + token, now: AuthFixture.now).get()
         #expect(validator.cachedTokenCount == 1)
         fixture.revoked.ids.withLock { _ = $0.insert(principal.tokenID ?? "") }
-        #expect(validator.validate(authorization: "Bearer " + token, now: AuthFixture.now) == .failure(BearerError(.revoked, "")))
+        #expect(
+            validator.validate(authorization: "Bearer " + token, now: AuthFixture.now)
+                == .failure(BearerError(.revoked, "")))
         let other = fixture.ownToken()
         _ = try validator.validate(authorization: "Bearer " + other, now: AuthFixture.now).get()
         fixture.registry.value.withLock { $0 = ClientRegistry([AuthFixture.client(status: .suspended)]) }
-        #expect(validator.validate(authorization: "Bearer " + other, now: AuthFixture.now) == .failure(BearerError(.revoked, "")))
+        #expect(
+            validator.validate(authorization: "Bearer " + other, now: AuthFixture.now)
+                == .failure(BearerError(.revoked, "")))
     }
 
-    @Test("A patient claim that is not a clean non-empty string invalidates the token", arguments: [
-        JSONValue.string(""), .null, .array([.string("pt-alice"), .string("pt-bob")]), .string("pt-alice "),
-    ])
+    @Test(
+        "A patient claim that is not a clean non-empty string invalidates the token",
+        arguments: [
+            JSONValue.string(""), .null, .array([.string("pt-alice"), .string("pt-bob")]), .string("pt-alice "),
+        ])
     func patientClaim(patient: JSONValue) {
         let fixture = Fixture()
         let token = fixture.ownToken(extra: [("patient", patient)])
-        #expect(throws: BearerError.self) { try fixture.validator().validate(authorization: "Bearer " + token, now: AuthFixture.now).get() }
+        #expect(throws: BearerError.self) {
+            try fixture.validator().validate(authorization: "Bearer " + token, now: AuthFixture.now).get()
+        }
     }
 
     @Test("Rotation keeps the previous key valid for its tokens and publishes both")
@@ -206,8 +240,11 @@ import Testing
         let newKey = try SigningKey(keyID: "gw-es-2", algorithm: .es256, privateKey: PrivateKey.generateEC(.p256))
         try fixture.issuer.rotate(to: newKey, now: AuthFixture.now)
         let validator = fixture.validator()
-        #expect(try validator.validate(authorization: "Bearer " + old, now: AuthFixture.now + 10).get().clientID == "app-1")
-        #expect(try validator.validate(authorization: "Bearer " + fixture.ownToken(), now: AuthFixture.now + 10).get().clientID == "app-1")
+        #expect(
+            try validator.validate(authorization: "Bearer " + old, now: AuthFixture.now + 10).get().clientID == "app-1")
+        #expect(
+            try validator.validate(authorization: "Bearer " + fixture.ownToken(), now: AuthFixture.now + 10).get()
+                .clientID == "app-1")
         let kids = fixture.issuer.jwks(now: AuthFixture.now)["keys"]?.arrayValue?.compactMap { $0["kid"]?.stringValue }
         #expect(kids == ["gw-es-2", "gw-es-1"])
         #expect(fixture.issuer.jwks(now: AuthFixture.now + 400)["keys"]?.arrayValue?.count == 1)

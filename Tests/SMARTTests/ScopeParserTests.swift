@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SMART
 
 @Suite("SMART scope grammar, v1 and v2 (SPEC-DIGEST §2.1–§2.3, SCP-02)")
@@ -23,10 +24,15 @@ struct ScopeParserTests {
 
     @Test("granular constraints are parsed and percent-decoded")
     func granular() throws {
-        let scope = try SMARTScope.parse("patient/MedicationRequest.rs?category="
-            + "http://terminology.hl7.org/CodeSystem/medicationrequest-category%7Coutpatient")
-        #expect(scope.constraints == [ScopeConstraint(name: "category",
-            value: "http://terminology.hl7.org/CodeSystem/medicationrequest-category|outpatient")])
+        let scope = try SMARTScope.parse(
+            "patient/MedicationRequest.rs?category="
+                + "http://terminology.hl7.org/CodeSystem/medicationrequest-category%7Coutpatient")
+        #expect(
+            scope.constraints == [
+                ScopeConstraint(
+                    name: "category",
+                    value: "http://terminology.hl7.org/CodeSystem/medicationrequest-category|outpatient")
+            ])
         let two = try SMARTScope.parse("patient/Observation.rs?category=a&status=final")
         #expect(two.constraints.map(\.name) == ["category", "status"])
     }

@@ -17,14 +17,15 @@ public final class GatewaySnapshot: Sendable {
     public let config: GatewayConfig
     let router: Router
     let classifier: FHIRClassifier
-    let policies: PolicySet
+    /// Nil only with `auth.mode: none`.
+    let policies: PolicySet?
     let registry: ClientRegistry
     /// The discovery document, serialised once.
     let discovery: [UInt8]
     /// The upstream FHIR base as a URL (for rewriting links the upstream writes).
     let upstreamBaseURL: String
 
-    init(config: GatewayConfig, policies: PolicySet, registry: ClientRegistry) {
+    init(config: GatewayConfig, policies: PolicySet?, registry: ClientRegistry) {
         self.config = config
         self.router = Router(fhirBasePath: config.fhir.basePath)
         self.upstreamBaseURL = config.upstream.url.hasSuffix("/")
@@ -143,4 +144,13 @@ final class RuntimeReference: Sendable {
     func install(_ runtime: GatewayRuntime) { value.withLock { $0 = runtime } }
 
     var runtime: GatewayRuntime? { value.withLock { $0 } }
+}
+
+extension GatewayServices {
+    /// Signs an access token with the gateway's key, as the token endpoint would (for tests and tools).
+    public func issueTestToken(
+        clientID: String, scopes: [String], now: Double, extraClaims: [(String, JSONValue)]
+    ) throws -> String {
+        try issuer.issue(clientID: clientID, scopes: scopes, now: now, extraClaims: extraClaims).accessToken
+    }
 }

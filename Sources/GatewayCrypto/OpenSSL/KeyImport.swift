@@ -66,7 +66,8 @@ enum KeyImport {
         }
         defer { EVP_PKEY_CTX_free(context) }
         // EVP_PKEY_PUBLIC_KEY is a macro expression Swift cannot import (pitfall 2); it is this union.
-        let selection = OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS | OSSL_KEYMGMT_SELECT_OTHER_PARAMETERS
+        let selection =
+            OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS | OSSL_KEYMGMT_SELECT_OTHER_PARAMETERS
             | OSSL_KEYMGMT_SELECT_PUBLIC_KEY
         var made: OpaquePointer?
         guard EVP_PKEY_fromdata_init(context) == 1,

@@ -85,7 +85,8 @@ enum SignatureOps {
     static func derSignature(raw: [UInt8], curve: ECCurve) -> [UInt8]? {
         let half = curve.coordinateByteCount
         guard raw.count == 2 * half else { return nil }
-        let rBytes = Array(raw[..<half]), sBytes = Array(raw[half...])
+        let rBytes = Array(raw[..<half])
+        let sBytes = Array(raw[half...])
         guard rBytes.contains(where: { $0 != 0 }), sBytes.contains(where: { $0 != 0 }) else { return nil }
         guard let sig = ECDSA_SIG_new() else { return nil }
         defer { ECDSA_SIG_free(sig) }

@@ -122,7 +122,9 @@ struct HTTP1ResponseDecoder {
             case .failed(let error): return fail(error.message)
             case .startLine: continue
             case .complete(let length):
-                let parsed = buffer.withReadableBytes { headParser.parse(UnsafeRawBufferPointer(rebasing: $0[0..<length])) }
+                let parsed = buffer.withReadableBytes {
+                    headParser.parse(UnsafeRawBufferPointer(rebasing: $0[0..<length]))
+                }
                 buffer.consume(length)
                 scanner.reset()
                 switch parsed {

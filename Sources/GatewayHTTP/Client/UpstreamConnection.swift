@@ -45,6 +45,7 @@ final class UpstreamConnection: ByteStreamDelegate {
     func close() {
         guard !isClosed else { return }
         timer?.cancel()
+        pool?.forgetIdle(self)  // never handed out again while the close completes
         stream.close()
     }
 
@@ -70,7 +71,11 @@ final class UpstreamConnection: ByteStreamDelegate {
         guard call === cancelled else { return }
         call = nil
         timer?.cancel()
-        stream.abort()  // the rest of the response would desynchronise the connection
+        if isClosed {
+            retainedSelf = nil  // it was only kept for the paused call
+        } else {
+            stream.abort()  // the rest of the response would desynchronise the connection
+        }
     }
 
     // MARK: - ByteStreamDelegate
@@ -158,7 +163,8 @@ final class UpstreamConnection: ByteStreamDelegate {
                 call.finish()
             } else {
                 let detail = error.map { "\($0)" } ?? "closed by the upstream"
-                call.failed(UpstreamError(.connectionClosed, detail), reused: reused, receivedBytes: decoder.hasReceivedBytes)
+                call.failed(
+                    UpstreamError(.connectionClosed, detail), reused: reused, receivedBytes: decoder.hasReceivedBytes)
             }
         }
         retainedSelf = nil
@@ -174,6 +180,7 @@ final class UpstreamConnection: ByteStreamDelegate {
         guard let call else { return }
         self.call = nil
         stream.abort()
-        call.failed(UpstreamError(.responseTimeout, "no upstream data for \(pool?.responseTimeoutMs ?? 0) ms"), reused: reused, receivedBytes: true)
+        let error = UpstreamError(.responseTimeout, "no upstream data for \(pool?.responseTimeoutMs ?? 0) ms")
+        call.failed(error, reused: reused, receivedBytes: true)
     }
 }

@@ -40,10 +40,11 @@ public final class UpstreamPool {
     ///   - responseTimeoutMs: Longest silence from the upstream while a response is awaited or streaming (504).
     ///   - idleTimeoutMs: Idle connections are closed after this; keep it below the upstream's keep-alive timeout.
     ///   - metrics: Registry for `gateway_upstream_request_duration_seconds` and `gateway_upstream_connections_open`.
+    ///   - hostHeader: The `Host` sent upstream; defaults to `host[:port]` (port omitted when default).
     public init(
         eventLoop: EventLoop, host: String, port: Int, tls: TLSClientContext? = nil, serverName: String? = nil,
         maxIdle: Int = 64, connectTimeoutMs: UInt64 = 5_000, responseTimeoutMs: UInt64 = 60_000,
-        idleTimeoutMs: UInt64 = 30_000, metrics: MetricsRegistry = .shared
+        idleTimeoutMs: UInt64 = 30_000, metrics: MetricsRegistry = .shared, hostHeader: String? = nil
     ) {
         self.eventLoop = eventLoop
         self.host = host
@@ -52,13 +53,14 @@ public final class UpstreamPool {
         self.serverName = serverName
         let defaultPort = tls == nil ? 80 : 443
         let hostPart = host.contains(":") ? "[\(host)]" : host
-        self.hostHeader = port == defaultPort ? hostPart : "\(hostPart):\(port)"
+        self.hostHeader = hostHeader ?? (port == defaultPort ? hostPart : "\(hostPart):\(port)")
         self.maxIdle = maxIdle
         self.connectTimeoutMs = connectTimeoutMs
         self.responseTimeoutMs = responseTimeoutMs
         self.idleTimeoutMs = idleTimeoutMs
         duration = metrics.histogram(
-            "gateway_upstream_request_duration_seconds", help: "Time from sending a request upstream to its response end")
+            "gateway_upstream_request_duration_seconds",
+            help: "Time from sending a request upstream to its response end")
         openConnections = metrics.gauge("gateway_upstream_connections_open", help: "Open connections to the upstream")
     }
 
@@ -112,6 +114,7 @@ public final class UpstreamPool {
 
     // MARK: - Internals
 
+    // TODO(#2): no cap on concurrent upstream connections per loop; the client-side limits bound it for now.
     func dispatch(_ call: UpstreamCall, allowReuse: Bool) {
         call.attempts += 1
         if allowReuse, let connection = idle.popLast() {
@@ -150,6 +153,10 @@ public final class UpstreamPool {
 
     func connectionClosed(_ connection: UpstreamConnection) {
         openConnections.add(-1)
+        forgetIdle(connection)
+    }
+
+    func forgetIdle(_ connection: UpstreamConnection) {
         idle.removeAll { $0 === connection }
     }
 

@@ -81,7 +81,9 @@ struct HTTP1RequestDecoder {
                 let line = buffer.copy(0..<end)
                 if let error = RequestLineRules.check(line) { return fail(error) }
             case .complete(let length):
-                let parsed = buffer.withReadableBytes { headParser.parse(UnsafeRawBufferPointer(rebasing: $0[0..<length])) }
+                let parsed = buffer.withReadableBytes {
+                    headParser.parse(UnsafeRawBufferPointer(rebasing: $0[0..<length]))
+                }
                 buffer.consume(length)
                 scanner.reset()
                 switch parsed {
@@ -95,12 +97,12 @@ struct HTTP1RequestDecoder {
     private mutating func startBody(_ head: ParsedHead, _ buffer: inout ByteAccumulator) -> RequestDecoderEvent {
         let version: HTTPVersion = head.minor == 0 ? .http1_0 : .http1_1
         let framing: RequestHeadRules.Framing
+        let keepAlive: Bool
         switch RequestHeadRules.check(head, version: version, limits: limits) {
         case .failure(let error): return fail(error)
-        case .success(let result): framing = result
+        case .success(let result): (framing, keepAlive) = result
         }
         let parsed = HTTPRequest(method: head.method, target: head.target, version: version, headers: head.headers)
-        let keepAlive = RequestHeadRules.keepAlive(head.headers, version: version)
         switch framing.body {
         case .none:
             return .request(parsed, keepAlive: keepAlive)

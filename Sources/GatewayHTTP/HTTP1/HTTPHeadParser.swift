@@ -76,7 +76,9 @@ final class HTTPHeadParser {
     }
 
     /// http_parser's method names, made once (not a C string conversion per request).
-    private static let methodNames: [String] = (0..<64).map { String(cString: http_method_str(http_method(UInt32($0)))) }
+    private static let methodNames: [String] = (0..<64).map {
+        String(cString: http_method_str(http_method(UInt32($0))))
+    }
 
     private static func methodName(_ index: Int) -> String {
         index < methodNames.count ? methodNames[index] : "<unknown>"
@@ -124,7 +126,11 @@ final class HTTPHeadParser {
         while start < end && (value[start] == sp || value[start] == ht) { start += 1 }
         while end > start && (value[end - 1] == sp || value[end - 1] == ht) { end -= 1 }
         let name = String(decoding: field, as: UTF8.self)
-        if let text = String(validating: value[start..<end], as: UTF8.self) {
+        let slice = value[start..<end]
+        // ASCII (the usual case) needs no validation; anything else must be well-formed UTF-8.
+        let text = slice.allSatisfy { $0 < 0x80 }
+            ? String(decoding: slice, as: UTF8.self) : String(validating: slice, as: UTF8.self)
+        if let text {
             headers.append((name, text))
         } else {
             invalidText = true
@@ -142,7 +148,8 @@ final class HTTPHeadParser {
         case HPE_INVALID_TRANSFER_ENCODING: .bad("invalid_transfer_encoding", "invalid Transfer-Encoding")
         case HPE_HEADER_OVERFLOW:
             HTTPParseError(status: 431, reason: "headers_too_large", message: "header block too large")
-        case HPE_INVALID_METHOD: HTTPParseError(status: 501, reason: "unknown_method", message: "method not implemented")
+        case HPE_INVALID_METHOD:
+            HTTPParseError(status: 501, reason: "unknown_method", message: "method not implemented")
         case HPE_INVALID_VERSION: .bad("invalid_version", "malformed HTTP version")
         case HPE_INVALID_URL: .bad("invalid_target", "malformed request target")
         case HPE_INVALID_HEADER_TOKEN: .bad("invalid_header_name", "invalid character in a header name")

@@ -21,6 +21,9 @@ public struct HTTPServerLimits: Sendable, Equatable {
     public var idleTimeoutMs: UInt64
     /// Queued response bytes above which `HTTPResponder.isWritable` turns false. Default 256 KiB.
     public var writeHighWatermarkBytes: Int
+    /// How long a response may stay blocked on a client that does not read, in milliseconds, once the
+    /// queue passed the high watermark. Default 60 s; then the connection is dropped.
+    public var writeTimeoutMs: UInt64
 
     /// Creates limits; every parameter defaults to the documented value.
     public init(
@@ -31,7 +34,8 @@ public struct HTTPServerLimits: Sendable, Equatable {
         headerReadTimeoutMs: UInt64 = 10_000,
         bodyReadTimeoutMs: UInt64 = 60_000,
         idleTimeoutMs: UInt64 = 60_000,
-        writeHighWatermarkBytes: Int = 256 * 1024
+        writeHighWatermarkBytes: Int = 256 * 1024,
+        writeTimeoutMs: UInt64 = 60_000
     ) {
         self.maxRequestLineBytes = maxRequestLineBytes
         self.maxHeaderBytes = maxHeaderBytes
@@ -41,5 +45,6 @@ public struct HTTPServerLimits: Sendable, Equatable {
         self.bodyReadTimeoutMs = bodyReadTimeoutMs
         self.idleTimeoutMs = idleTimeoutMs
         self.writeHighWatermarkBytes = writeHighWatermarkBytes
+        self.writeTimeoutMs = writeTimeoutMs
     }
 }

@@ -67,6 +67,14 @@ struct HeadScanner {
     /// Scans `bytes` (the whole head received so far, from its first byte) from where it last stopped.
     mutating func scan(_ bytes: UnsafeRawBufferPointer) -> Outcome {
         while offset < bytes.count {
+            if state == .value {
+                // Fast path over the bulk of a field value: plain visible bytes need no state change.
+                var i = offset
+                while i < bytes.count, case let b = bytes[i], b >= 0x20 && b != 0x7F || b == ht { i += 1 }
+                offset = i
+                if let outcome = checkHeaderBytes() { return outcome }
+                if offset == bytes.count { break }
+            }
             let byte = bytes[offset]
             offset += 1
             if let outcome = step(byte) { return outcome }
@@ -123,7 +131,8 @@ struct HeadScanner {
             }
             headerCount += 1
             if headerCount > maxHeaderCount {
-                return .failed(HTTPParseError(status: 431, reason: "too_many_headers", message: "too many header fields"))
+                let error = HTTPParseError(status: 431, reason: "too_many_headers", message: "too many header fields")
+                return .failed(error)
             }
             state = .name
         }

@@ -39,9 +39,12 @@ enum RequestLineRules {
         return HTTPParseError(status: 501, reason: "unknown_method", message: "method not implemented")
     }
 
+    private static let http11: [UInt8] = Array("HTTP/1.1".utf8)
+    private static let http10: [UInt8] = Array("HTTP/1.0".utf8)
+
     private static func checkVersion(_ bytes: ArraySlice<UInt8>) -> HTTPParseError? {
+        if bytes.elementsEqual(http11) || bytes.elementsEqual(http10) { return nil }
         let text = Array(bytes)
-        if text == Array("HTTP/1.1".utf8) || text == Array("HTTP/1.0".utf8) { return nil }
         let isDigit = { (b: UInt8) in b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
         if text.count == 8, text.starts(with: "HTTP/".utf8), isDigit(text[5]), text[6] == UInt8(ascii: "."),
             isDigit(text[7])
@@ -76,17 +79,52 @@ enum RequestHeadRules {
         var expectContinue: Bool
     }
 
+    /// The fields the rules look at, gathered in one pass over the header list.
+    struct Fields {
+        var hosts: [String] = []
+        var contentLengths: [String] = []
+        var transferEncodings: [String] = []
+        var expects: [String] = []
+        var connection: [String] = []
+        var upgrade = false
+        var methodOverride = false
+        var underscore = false
+
+        init(_ headers: HTTPHeaders) {
+            for (name, value) in headers {
+                if name.utf8.contains(UInt8(ascii: "_")) { underscore = true }
+                // Compare only names of a matching length (caseInsensitiveEquals checks length first).
+                switch name.utf8.count {
+                case 4: if name.caseInsensitiveEquals("Host") { hosts.append(value) }
+                case 6: if name.caseInsensitiveEquals("Expect") { expects.append(value) }
+                case 7: if name.caseInsensitiveEquals("Upgrade") { upgrade = true }
+                case 10: if name.caseInsensitiveEquals("Connection") { connection.append(value) }
+                case 13: if name.caseInsensitiveEquals("X-HTTP-Method") { methodOverride = true }
+                case 14:
+                    if name.caseInsensitiveEquals("Content-Length") { contentLengths.append(value) }
+                    if name.caseInsensitiveEquals("HTTP2-Settings") { upgrade = true }
+                case 17:
+                    if name.caseInsensitiveEquals("Transfer-Encoding") { transferEncodings.append(value) }
+                    if name.caseInsensitiveEquals("X-Method-Override") { methodOverride = true }
+                case 22: if name.caseInsensitiveEquals("X-HTTP-Method-Override") { methodOverride = true }
+                default: break
+                }
+            }
+        }
+    }
+
     /// Methods whose requests must not carry content here: RFC 9110 §9.3 gives it no meaning, and a
     /// body the gateway ignores is one the upstream may parse as a second request (SMG-04).
     static let bodilessMethods: Set<String> = ["GET", "HEAD", "DELETE", "OPTIONS"]
 
-    static func check(_ head: ParsedHead, version: HTTPVersion, limits: HTTPServerLimits) -> Result<Framing, HTTPParseError> {
-        let headers = head.headers
-        if let error = checkHost(headers, version: version) { return .failure(error) }
-        if let error = checkUpgrade(headers) { return .failure(error) }
-        if let error = checkMethodOverride(headers) { return .failure(error) }
+    static func check(
+        _ head: ParsedHead, version: HTTPVersion, limits: HTTPServerLimits
+    ) -> Result<(framing: Framing, keepAlive: Bool), HTTPParseError> {
+        let fields = Fields(head.headers)
+        if let error = checkHost(fields.hosts, version: version) { return .failure(error) }
+        if let error = checkSingleRequest(fields) { return .failure(error) }
         let body: Body
-        switch bodyFraming(headers, version: version) {
+        switch bodyFraming(fields, version: version) {
         case .failure(let error): return .failure(error)
         case .success(let framing): body = framing
         }
@@ -97,54 +135,55 @@ enum RequestHeadRules {
             return .failure(HTTPParseError(status: 413, reason: "body_too_large", message: "body too large"))
         }
         var expectContinue = false
-        if let expect = headers["Expect"] {
+        if let expect = fields.expects.first {
             // RFC 9110 §10.1.1: 100-continue is the only expectation; others get 417.
-            guard headers.values("Expect").count == 1, expect.caseInsensitiveEquals("100-continue") else {
-                return .failure(HTTPParseError(status: 417, reason: "unsupported_expectation", message: "expectation failed"))
+            guard fields.expects.count == 1, expect.caseInsensitiveEquals("100-continue") else {
+                return .failure(
+                    HTTPParseError(status: 417, reason: "unsupported_expectation", message: "expectation failed"))
             }
             // An HTTP/1.0 client cannot understand 100 (RFC 9110 §10.1.1); it is ignored then.
             expectContinue = version == .http1_1 && body != .none && body != .length(0)
         }
-        return .success(Framing(body: body == .length(0) ? .none : body, expectContinue: expectContinue))
+        let framing = Framing(body: body == .length(0) ? .none : body, expectContinue: expectContinue)
+        return .success((framing, keepAlive(connectionValues: fields.connection, version: version)))
     }
 
-    private static func checkHost(_ headers: HTTPHeaders, version: HTTPVersion) -> HTTPParseError? {
+    private static func checkHost(_ hosts: [String], version: HTTPVersion) -> HTTPParseError? {
         // RFC 9112 §3.2: exactly one Host on HTTP/1.1; more than one is always an error.
-        let hosts = headers.values("Host")
         if hosts.count > 1 { return .bad("multiple_host", "more than one Host header") }
-        if hosts.isEmpty {
+        guard let host = hosts.first else {
             return version == .http1_1 ? .bad("missing_host", "Host header required") : nil
         }
         let allowed = { (b: UInt8) -> Bool in
             isTokenChar(b) && b != UInt8(ascii: "/") || "[]:!$&'()*+,;=%".utf8.contains(b)
         }
-        guard hosts[0].utf8.allSatisfy(allowed), !hosts[0].utf8.contains(UInt8(ascii: "@")) else {
+        // Empty is refused too: the gateway is always addressed by an authority, and the value feeds
+        // X-Forwarded-Host.
+        guard !host.isEmpty, host.utf8.allSatisfy(allowed), !host.utf8.contains(UInt8(ascii: "@")) else {
             return .bad("invalid_host", "invalid Host header")
         }
         return nil
     }
 
-    private static func checkUpgrade(_ headers: HTTPHeaders) -> HTTPParseError? {
+    /// Rules that keep one request one request, with one meaning, on its way upstream.
+    private static func checkSingleRequest(_ fields: Fields) -> HTTPParseError? {
         // Protocol switches are never honoured: an upgraded (h2c, websocket) connection would carry later
         // requests past the gateway's checks (SMG-08).
-        if headers.contains("Upgrade") { return .bad("upgrade_not_allowed", "protocol upgrade is not supported") }
-        if headers.contains("HTTP2-Settings") { return .bad("upgrade_not_allowed", "HTTP2-Settings is not accepted") }
+        if fields.upgrade { return .bad("upgrade_not_allowed", "protocol upgrade is not supported") }
+        // PATH-05: authorization sees the wire method, so a header that makes the upstream run another
+        // one is refused outright rather than stripped.
+        if fields.methodOverride { return .bad("method_override", "method override headers are not accepted") }
+        // `X_Forwarded_For` and `X-Forwarded-For` become the same CGI/WSGI variable upstream, so a client
+        // could shadow a header the gateway sets (HDR-02/HDR-03); such names are refused, not forwarded.
+        if fields.underscore {
+            return .bad("underscore_in_header_name", "header names with underscores are not accepted")
+        }
         return nil
     }
 
-    /// Headers some frameworks use to execute a method other than the wire method.
-    static let methodOverrideFields = ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"]
-
-    private static func checkMethodOverride(_ headers: HTTPHeaders) -> HTTPParseError? {
-        // PATH-05: authorization sees the wire method, so a header that makes the upstream run another
-        // one is refused outright rather than stripped.
-        guard methodOverrideFields.contains(where: headers.contains) else { return nil }
-        return .bad("method_override", "method override headers are not accepted")
-    }
-
-    private static func bodyFraming(_ headers: HTTPHeaders, version: HTTPVersion) -> Result<Body, HTTPParseError> {
-        let lengths = headers.values("Content-Length")
-        let encodings = headers.values("Transfer-Encoding")
+    private static func bodyFraming(_ fields: Fields, version: HTTPVersion) -> Result<Body, HTTPParseError> {
+        let lengths = fields.contentLengths
+        let encodings = fields.transferEncodings
         // RFC 9112 §6.3: both present is a smuggling attempt (SMG-01); we refuse rather than prefer TE.
         if !lengths.isEmpty && !encodings.isEmpty {
             return .failure(.bad("content_length_and_transfer_encoding", "both Content-Length and Transfer-Encoding"))
@@ -152,7 +191,9 @@ enum RequestHeadRules {
         if !encodings.isEmpty {
             // RFC 9112 §6.1: TE on an HTTP/1.0 message means the framing is faulty. Only a single, exact
             // `chunked` is understood; lists, other codings and obfuscated spellings are refused.
-            guard version == .http1_1 else { return .failure(.bad("invalid_transfer_encoding", "Transfer-Encoding on HTTP/1.0")) }
+            guard version == .http1_1 else {
+                return .failure(.bad("invalid_transfer_encoding", "Transfer-Encoding on HTTP/1.0"))
+            }
             guard encodings.count == 1, encodings[0] == "chunked" else {
                 return .failure(.bad("invalid_transfer_encoding", "only Transfer-Encoding: chunked is accepted"))
             }
@@ -179,10 +220,14 @@ enum RequestHeadRules {
         return value
     }
 
-    /// Whether the connection stays open after this request (RFC 9112 §9.3).
+    /// Whether the connection stays open after this message (RFC 9112 §9.3).
     static func keepAlive(_ headers: HTTPHeaders, version: HTTPVersion) -> Bool {
+        keepAlive(connectionValues: headers.values("Connection"), version: version)
+    }
+
+    static func keepAlive(connectionValues: [String], version: HTTPVersion) -> Bool {
         var close = false, keepAlive = false
-        for value in headers.values("Connection") {
+        for value in connectionValues {
             for token in value.split(separator: ",") {
                 let t = token.trimmingSpaces()
                 if t.caseInsensitiveEquals("close") { close = true }

@@ -15,7 +15,7 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
         case closed
     }
 
-    private enum TimerKind { case none, header, body, idle }
+    private enum TimerKind { case none, header, body, idle, write }
 
     let stream: any ByteStream
     let limits: HTTPServerLimits
@@ -111,6 +111,8 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
         if case .reading = state { process() }
     }
 
+    // TODO(#2): a client that half-closes after its last request loses the response (the stream reports
+    // one close for both directions).
     public func streamDidClose(_ stream: any ByteStream, error: (any Error)?) {
         if case .closed = state { return }
         let responder: HTTPResponder?
@@ -127,7 +129,14 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
     }
 
     public func streamDidDrain(_ stream: any ByteStream) {
+        if timerKind == .write { cancelTimer() }
         if case .handling(let responder) = state { responder.connectionDidDrain() }
+    }
+
+    /// The responder found the write queue over the watermark: the client must drain it in time.
+    func blockedOnWrite() {
+        guard case .handling = state, timerKind != .write else { return }
+        arm(.write)
     }
 
     // MARK: - Request loop
@@ -199,6 +208,7 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
             return
         }
         state = .reading
+        cancelTimer()  // a write timer of the finished response must not outlive it
         process()
     }
 
@@ -247,6 +257,7 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
         case .header: ms = limits.headerReadTimeoutMs
         case .body: ms = limits.bodyReadTimeoutMs
         case .idle: ms = limits.idleTimeoutMs
+        case .write: ms = limits.writeTimeoutMs
         }
         timer = stream.eventLoop.schedule(afterMilliseconds: ms) { [weak self] in self?.timerFired(kind) }
     }
@@ -258,11 +269,20 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
     }
 
     private func timerFired(_ kind: TimerKind) {
-        guard case .reading = state, kind == timerKind else { return }
+        guard kind == timerKind else { return }
         timer = nil
         timerKind = .none
+        if case .handling(let responder) = state, kind == .write {
+            // The client stopped reading a response: drop it; the responder's onClose stops the producer.
+            state = .closing
+            stream.abort()
+            responder.connectionDidClose()
+            return
+        }
+        guard case .reading = state else { return }
         if decoder.hasPartialRequest || !buffer.isEmpty {
-            fail(HTTPParseError(status: 408, reason: kind == .body ? "body_timeout" : "header_timeout", message: "request timeout"))
+            let reason = kind == .body ? "body_timeout" : "header_timeout"
+            fail(HTTPParseError(status: 408, reason: reason, message: "request timeout"))
         } else {
             // An idle keep-alive connection (or one that never sent a byte) is closed without a response.
             closeGracefully()

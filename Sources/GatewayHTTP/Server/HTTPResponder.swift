@@ -47,7 +47,10 @@ public final class HTTPResponder {
     public var isWritable: Bool {
         guard let connection else { return false }
         let writable = connection.pendingWriteBytes < connection.limits.writeHighWatermarkBytes
-        if !writable { writableCallbackPending = true }
+        if !writable {
+            writableCallbackPending = true
+            connection.blockedOnWrite()
+        }
         return writable
     }
 
@@ -97,7 +100,9 @@ public final class HTTPResponder {
             keepAlive = false
         }
         state = .streaming(framing)
-        connection.write(self.head(status: head.status, headers: head.headers, contentLength: length, chunked: framing == .chunked))
+        let chunked = framing == .chunked
+        let bytes = self.head(status: head.status, headers: head.headers, contentLength: length, chunked: chunked)
+        connection.write(bytes)
     }
 
     /// Sends part of a streamed body. Bytes beyond a declared Content-Length abort the connection.

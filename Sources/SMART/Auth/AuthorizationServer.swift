@@ -16,6 +16,7 @@ public struct AuthorizationServerConfig: Sendable {
     /// Longest accepted assertion lifetime: SMART 2.2 says `exp` no more than 5 minutes ahead.
     public var maxAssertionLifetime: Double = 300
 
+    /// The defaults above.
     public init() {}
 }
 
@@ -151,7 +152,8 @@ public final class AuthorizationServer: Sendable {
         let client = assertion.record.client
         let granted = ScopeMediation.grant(requested: request.scopes, registered: client.allowedScopes)
         guard !granted.isEmpty else {
-            throw TokenRequestError(.invalidScope, "no requested scope is registered for this client", clientID: client.id)
+            throw TokenRequestError(
+                .invalidScope, "no requested scope is registered for this client", clientID: client.id)
         }
         do {
             let token = try issuer.issue(clientID: client.id, scopes: granted, now: now)

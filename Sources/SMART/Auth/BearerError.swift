@@ -23,17 +23,21 @@ public struct BearerError: HTTPResponseError, Equatable, CustomStringConvertible
     /// The realm in every challenge.
     public static let realm = "pdmp-gateway"
 
+    /// The failure class.
     public let reason: Reason
     /// Detail for logs only (never shown to the client, never token text).
     public let detail: String
 
+    /// A refusal with a log-only detail.
     public init(_ reason: Reason, _ detail: String) {
         self.reason = reason
         self.detail = detail
     }
 
+    /// Always 401 (RFC 6750 §3.1 `invalid_token`, or no credentials).
     public var status: Int { 401 }
 
+    /// OperationOutcome code: `login`, `expired` or `security`.
     public var issueType: IssueType {
         switch reason {
         case .missing: .login
@@ -42,6 +46,7 @@ public struct BearerError: HTTPResponseError, Equatable, CustomStringConvertible
         }
     }
 
+    /// The message the client sees.
     public var publicMessage: String {
         switch reason {
         case .missing: "Authentication required"

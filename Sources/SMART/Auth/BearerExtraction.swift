@@ -20,15 +20,18 @@ enum BearerExtraction {
         guard !body.isEmpty, bytes.dropFirst(body.count).allSatisfy({ $0 == UInt8(ascii: "=") }) else { return false }
         return body.allSatisfy { byte in
             (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
-                || [UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "+"),
-                    UInt8(ascii: "/")].contains(byte)
+                || [
+                    UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "+"),
+                    UInt8(ascii: "/"),
+                ].contains(byte)
         }
     }
 }
 
 extension String {
     func caseInsensitiveASCIIEquals(_ other: String) -> Bool {
-        let a = Array(utf8), b = Array(other.utf8)
+        let a = Array(utf8)
+        let b = Array(other.utf8)
         guard a.count == b.count else { return false }
         return zip(a, b).allSatisfy { x, y in
             let lx = (0x41...0x5A).contains(x) ? x | 0x20 : x

@@ -39,7 +39,8 @@ public enum ClientAssertion {
     static func formEncode(_ value: String) -> String {
         var out = ""
         for byte in value.utf8 {
-            let unreserved = (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
+            let unreserved =
+                (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
                 || byte == 0x2D || byte == 0x2E || byte == 0x5F || byte == 0x7E
             if unreserved {
                 out.unicodeScalars.append(Unicode.Scalar(byte))

@@ -23,9 +23,14 @@ struct ClientAssertionCheck {
             throw TokenRequestError(.invalidClient, "assertion alg is not accepted")
         }
         guard jws.keyID != nil else { throw TokenRequestError(.invalidClient, "assertion kid is required") }
-        let issuer = try Self.string(claims, "iss"), subject = try Self.string(claims, "sub")
-        guard issuer == subject else { throw TokenRequestError(.invalidClient, "iss and sub must both be the client_id") }
-        guard let record = registry.record(id: issuer) else { throw TokenRequestError(.invalidClient, "unknown client") }
+        let issuer = try Self.string(claims, "iss")
+        let subject = try Self.string(claims, "sub")
+        guard issuer == subject else {
+            throw TokenRequestError(.invalidClient, "iss and sub must both be the client_id")
+        }
+        guard let record = registry.record(id: issuer) else {
+            throw TokenRequestError(.invalidClient, "unknown client")
+        }
         guard record.client.status == .active else {
             throw TokenRequestError(.invalidClient, "client is suspended", clientID: issuer)
         }

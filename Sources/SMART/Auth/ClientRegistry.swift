@@ -20,9 +20,12 @@ public enum ClientKeySource: Sendable {
 
 /// One registered client with its key source.
 public struct ClientRecord: Sendable {
+    /// The registry entry.
     public let client: RegisteredClient
+    /// Where its keys come from.
     public let keys: ClientKeySource
 
+    /// Pairs a client with its key source.
     public init(client: RegisteredClient, keys: ClientKeySource) {
         self.client = client
         self.keys = keys

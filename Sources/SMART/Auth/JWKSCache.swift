@@ -14,6 +14,7 @@ public struct JWKSDocument: Sendable {
     /// `Cache-Control: max-age` in seconds, if the response had one (SMART 2.2: SHALL NOT cache longer).
     public let maxAge: Double?
 
+    /// A fetched document.
     public init(body: [UInt8], maxAge: Double?) {
         self.body = body
         self.maxAge = maxAge
@@ -37,6 +38,7 @@ public struct JWKSCachePolicy: Sendable {
     /// How long the last good keys are used after their TTL when refreshes fail.
     public var maxStale: Double = 3600
 
+    /// The defaults above.
     public init() {}
 }
 
@@ -55,6 +57,7 @@ public final class JWKSCache: Sendable {
     private let policy: JWKSCachePolicy
     private let entries = Mutex<[String: Entry]>([:])
 
+    /// A cache that fetches through `fetcher`.
     public init(fetcher: any JWKSFetcher, policy: JWKSCachePolicy = JWKSCachePolicy()) {
         self.fetcher = fetcher
         self.policy = policy

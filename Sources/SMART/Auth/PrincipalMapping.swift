@@ -16,19 +16,23 @@ enum PrincipalMapping {
             return .failure(BearerError(.invalid, "no client id"))
         }
         // Own tokens carry sub = client_id (TokenIssuer); anything else was not minted here.
-        if requireRegistered, subject != clientID { return .failure(BearerError(.invalid, "sub differs from client_id")) }
+        if requireRegistered, subject != clientID {
+            return .failure(BearerError(.invalid, "sub differs from client_id"))
+        }
         guard let scopes = scopes(object[mapping.scope]) else { return .failure(BearerError(.invalid, "scope")) }
         guard let patient = patient(object[mapping.patient]) else { return .failure(BearerError(.invalid, "patient")) }
         let client = registry.record(id: clientID)?.client
         if requireRegistered, client == nil { return .failure(BearerError(.revoked, "client not registered")) }
-        return .success(Principal(
-            clientID: clientID, issuer: issuer, scopes: scopes, patient: patient.value,
-            purposeOfUse: optionalString(object, "purpose_of_use"), tokenID: optionalString(object, "jti"),
-            expiresAt: jwt.times.expiresAt, client: client))
+        return .success(
+            Principal(
+                clientID: clientID, issuer: issuer, scopes: scopes, patient: patient.value,
+                purposeOfUse: optionalString(object, "purpose_of_use"), tokenID: optionalString(object, "jti"),
+                expiresAt: jwt.times.expiresAt, client: client))
     }
 
     /// RFC 7662 §2.2 answer: `active` must be `true`; SMART requires `scope`, `client_id` and `exp`.
-    static func introspected(_ object: JSONObject, now: Double, defaultIssuer: String) -> Result<Principal, BearerError> {
+    static func introspected(_ object: JSONObject, now: Double, defaultIssuer: String) -> Result<Principal, BearerError>
+    {
         guard object["active"]?.boolValue == true else { return .failure(BearerError(.invalid, "inactive")) }
         let claims = JWTClaims(object)
         guard let exp = try? claims.numericDate("exp") else { return .failure(BearerError(.invalid, "exp")) }
@@ -36,9 +40,10 @@ enum PrincipalMapping {
         guard let clientID = optionalString(object, "client_id"), !clientID.isEmpty,
             let scopes = scopes(object["scope"]), let patient = patient(object["patient"])
         else { return .failure(BearerError(.invalid, "introspection answer lacks fields")) }
-        return .success(Principal(
-            clientID: clientID, issuer: optionalString(object, "iss") ?? defaultIssuer, scopes: scopes,
-            patient: patient.value, tokenID: optionalString(object, "jti"), expiresAt: exp))
+        return .success(
+            Principal(
+                clientID: clientID, issuer: optionalString(object, "iss") ?? defaultIssuer, scopes: scopes,
+                patient: patient.value, tokenID: optionalString(object, "jti"), expiresAt: exp))
     }
 
     private static func optionalString(_ object: JSONObject, _ name: String) -> String? {

@@ -28,7 +28,10 @@ public enum SMARTConfiguration {
             ("jwks_uri", .string(baseURL + "/auth/jwks")),
             ("grant_types_supported", JSONBuild.strings(["client_credentials"])),
             ("token_endpoint_auth_methods_supported", JSONBuild.strings(["private_key_jwt"])),
-            ("token_endpoint_auth_signing_alg_values_supported", JSONBuild.strings(assertionAlgorithms.map(\.rawValue))),
+            (
+                "token_endpoint_auth_signing_alg_values_supported",
+                JSONBuild.strings(assertionAlgorithms.map(\.rawValue))
+            ),
         ]
         if !scopesSupported.isEmpty { members.append(("scopes_supported", JSONBuild.strings(scopesSupported))) }
         if introspection { members.append(("introspection_endpoint", .string(baseURL + "/auth/introspect"))) }

@@ -11,9 +11,13 @@ public struct TokenEndpointResult: Sendable {
         case refused(error: String, clientID: String?)
     }
 
+    /// HTTP status (200, 400, 401 or 503).
     public let status: Int
+    /// RFC 6749 §5.1 or §5.2 JSON.
     public let body: JSONValue
+    /// Content-Type, Cache-Control: no-store, Pragma: no-cache (+ Retry-After on 503).
     public let headers: [(String, String)]
+    /// What happened, for audit.
     public let outcome: Outcome
 
     /// The serialized body.

@@ -3,8 +3,8 @@
 // signed has expired, so a rotation never invalidates a live token.
 
 public import GatewayCore
-public import JOSE
 import GatewayCrypto
+public import JOSE
 import Synchronization
 
 /// An access token the gateway minted.
@@ -23,6 +23,8 @@ public struct IssuedToken: Sendable, Equatable {
 public final class TokenIssuer: Sendable {
     private struct State {
         var active: SigningKey
+        /// The active key's public half, derived once (deriving it goes through PEM).
+        var activeVerification: VerificationKey?
         var previous: [(key: VerificationKey, retainUntil: Double)]
     }
 
@@ -47,7 +49,8 @@ public final class TokenIssuer: Sendable {
         self.issuer = issuer
         self.audience = audience
         self.lifetime = min(max(lifetime, 1), 300)
-        self.state = Mutex(State(active: activeKey, previous: previousKeys))
+        self.state = Mutex(
+            State(active: activeKey, activeVerification: try? activeKey.verificationKey(), previous: previousKeys))
     }
 
     /// Signs a new access token for `clientID` with `scopes`.
@@ -75,17 +78,19 @@ public final class TokenIssuer: Sendable {
     /// Makes `newKey` the signing key; the old key stays trusted and published until `now + lifetime + 60`.
     public func rotate(to newKey: SigningKey, now: Double) throws(JOSEError) {
         let old = try state.withLock { $0.active }.verificationKey()
+        let new = try newKey.verificationKey()
         state.withLock { state in
             state.previous.append((old, now + Double(lifetime) + 60))
             state.active = newKey
+            state.activeVerification = new
         }
     }
 
     /// The keys that verify the gateway's tokens at `now`: the active key and unexpired previous keys.
     public func verificationKeys(now: Double) -> VerificationKeySet {
-        let (active, previous) = state.withLock { ($0.active, $0.previous) }
+        let (active, previous) = state.withLock { ($0.activeVerification, $0.previous) }
         var keys = previous.filter { $0.retainUntil > now }.map(\.key)
-        if let activeKey = try? active.verificationKey() { keys.insert(activeKey, at: 0) }
+        if let active { keys.insert(active, at: 0) }
         return VerificationKeySet(keys)
     }
 

@@ -29,8 +29,12 @@ struct TokenRequest {
         guard assertionType == AuthorizationServer.clientAssertionType else {
             throw TokenRequestError(.invalidRequest, "client_assertion_type must be jwt-bearer")
         }
-        guard let scopeValue = form["scope"]?.first else { throw TokenRequestError(.invalidRequest, "scope is required") }
-        guard let scopes = ScopeMediation.split(scopeValue) else { throw TokenRequestError(.invalidScope, "malformed scope") }
+        guard let scopeValue = form["scope"]?.first else {
+            throw TokenRequestError(.invalidRequest, "scope is required")
+        }
+        guard let scopes = ScopeMediation.split(scopeValue) else {
+            throw TokenRequestError(.invalidScope, "malformed scope")
+        }
         self.scopes = scopes
         self.assertion = assertion
         self.clientID = form["client_id"]?.first

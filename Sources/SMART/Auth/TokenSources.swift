@@ -14,6 +14,7 @@ public struct ClaimMapping: Sendable, Hashable {
     /// Claim holding the patient id.
     public var patient: String = "patient"
 
+    /// A mapping; the defaults are the SMART claim names.
     public init(clientID: String = "client_id", scope: String = "scope", patient: String = "patient") {
         self.clientID = clientID
         self.scope = scope
@@ -40,6 +41,7 @@ public struct ExternalIssuer: Sendable {
     /// Claim names.
     public var mapping = ClaimMapping()
 
+    /// An issuer profile with default type, leeway, lifetime and mapping.
     public init(issuer: String, jwksURL: String, algorithms: Set<JWSAlgorithm>, audience: String) {
         self.issuer = issuer
         self.jwksURL = jwksURL

@@ -5,8 +5,8 @@
 // token until expiry, because an ES384 verification costs about 1 ms (C-INTEROP findings).
 
 public import GatewayCore
-public import JOSE
 import GatewayCrypto
+public import JOSE
 import Synchronization
 
 /// Settings of bearer validation.
@@ -27,6 +27,7 @@ public struct TokenValidatorConfig: Sendable {
     /// The issuer recorded for introspected tokens that carry no `iss`.
     public var introspectionIssuer = "introspection"
 
+    /// The defaults above.
     public init() {}
 }
 
@@ -110,7 +111,8 @@ public final class TokenValidator: Sendable {
         let cacheKey = cache.key(for: token)
         if let cached = cache.lookup(cacheKey, now: now) { return .done(cached.flatMap { recheck($0) }) }
         guard token.utf8.count(where: { $0 == UInt8(ascii: ".") }) == 2 else {
-            return introspector == nil ? .done(.failure(BearerError(.malformed, "not a JWT"))) : .introspect(token, cacheKey)
+            return introspector == nil
+                ? .done(.failure(BearerError(.malformed, "not a JWT"))) : .introspect(token, cacheKey)
         }
         return verifyJWT(token, cacheKey: cacheKey, now: now, mayFetch: mayFetch)
     }
@@ -120,7 +122,9 @@ public final class TokenValidator: Sendable {
         let jws: CompactJWS
         do {
             jws = try CompactJWS.parse(token, maxLength: config.maxTokenLength)
-            guard let iss = try jws.claims().string("iss") else { return .done(.failure(BearerError(.invalid, "no iss"))) }
+            guard let iss = try jws.claims().string("iss") else {
+                return .done(.failure(BearerError(.invalid, "no iss")))
+            }
             issuer = iss
         } catch {
             return .done(.failure(BearerError(.malformed, "\(error)")))

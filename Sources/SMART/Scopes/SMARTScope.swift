@@ -103,7 +103,8 @@ extension SMARTScope {
             guard syntax == .v2, type != "*" else { throw .malformed }  // granular scopes are v2, per type
             constraints = try parseConstraints(query, type: type)
         }
-        return SMARTScope(level: level, resourceType: type, permissions: permissions, constraints: constraints,
+        return SMARTScope(
+            level: level, resourceType: type, permissions: permissions, constraints: constraints,
             syntax: syntax, text: text)
     }
 
@@ -127,7 +128,8 @@ extension SMARTScope {
         return (permissions, .v2)
     }
 
-    private static func parseConstraints(_ query: Substring, type: String) throws(ScopeParseError) -> [ScopeConstraint] {
+    private static func parseConstraints(_ query: Substring, type: String) throws(ScopeParseError) -> [ScopeConstraint]
+    {
         guard !query.isEmpty else { throw .malformed }
         var constraints: [ScopeConstraint] = []
         for piece in query.split(separator: "&", omittingEmptySubsequences: false) {

@@ -46,9 +46,15 @@ struct ScopeRequirement: Sendable, Hashable {
         case .delete:
             return [.init(type: type, permission: .delete, role: .other)]
         case .conditionalUpdate, .conditionalPatch:
-            return [.init(type: type, permission: .update, role: .other), .init(type: type, permission: .search, role: .other)]
+            return [
+                .init(type: type, permission: .update, role: .other),
+                .init(type: type, permission: .search, role: .other),
+            ]
         case .conditionalDelete:
-            return [.init(type: type, permission: .delete, role: .other), .init(type: type, permission: .search, role: .other)]
+            return [
+                .init(type: type, permission: .delete, role: .other),
+                .init(type: type, permission: .search, role: .other),
+            ]
         case .transaction:
             // Granular obligations could not say which entry they bind, so in a transaction only
             // unconstrained scopes grant (role `.other`).
@@ -65,8 +71,10 @@ struct ScopeRequirement: Sendable, Hashable {
     // Other allow-listed operations need `r` on the instance, `s` on the type, or `*.s` at system level.
     private static func operationRequirements(_ interaction: Interaction) -> [ScopeRequirement] {
         if interaction.operation == "pdmp-history" || interaction.operation == "process-message" {
-            return [.init(type: "Patient", permission: .search, role: .other),
-                .init(type: "MedicationDispense", permission: .search, role: .other)]
+            return [
+                .init(type: "Patient", permission: .search, role: .other),
+                .init(type: "MedicationDispense", permission: .search, role: .other),
+            ]
         }
         switch interaction.operationLevel {
         case .instance?: return [.init(type: interaction.resourceType ?? "*", permission: .read, role: .other)]

@@ -89,7 +89,8 @@ public enum ScopeDecision: Sendable, Hashable {
 
 /// What an allowed decision obliges the pipeline to do.
 public struct ScopeGrant: Sendable, Hashable {
-    /// The level whose scopes granted the request. `.patient` means the compartment check is mandatory.
+    /// The level whose scopes granted the request. `.patient` means the compartment check is mandatory;
+    /// a token with a `patient` claim gets the compartment check whatever level granted (issue #5 item 3).
     public var level: SMARTScope.Level
     /// The patient context, for `.patient` grants.
     public var patientContext: String?
@@ -99,9 +100,10 @@ public struct ScopeGrant: Sendable, Hashable {
     /// carrying these parameters, and deny with the not-found-identical 403 when it does not match.
     public var readConstraints: [SearchParameter]
 
-    public init(level: SMARTScope.Level, patientContext: String? = nil, narrowing: [SearchParameter] = [],
-        readConstraints: [SearchParameter] = [])
-    {
+    public init(
+        level: SMARTScope.Level, patientContext: String? = nil, narrowing: [SearchParameter] = [],
+        readConstraints: [SearchParameter] = []
+    ) {
         self.level = level
         self.patientContext = patientContext
         self.narrowing = narrowing

@@ -4,25 +4,25 @@
 import Foundation
 
 /// A test CA in a temporary directory, and the leaf certificates issued by it.
-struct TestPKI: Sendable {
+public struct TestPKI: Sendable {
     /// The directory holding every file; removed by `remove()`.
-    let directory: String
+    public let directory: String
     /// The CA certificate (PEM), for `caFile:` / `--cacert` / `-CAfile`.
-    let caCertificate: String
-    let caKey: String
+    public let caCertificate: String
+    public let caKey: String
     /// The server certificate (PEM, leaf then nothing: the CA is the issuer) and its key.
-    let serverCertificate: String
-    let serverKey: String
+    public let serverCertificate: String
+    public let serverKey: String
 
     /// A failure of the `openssl` CLI, with its output.
-    struct CommandFailed: Error, CustomStringConvertible {
+    public struct CommandFailed: Error, CustomStringConvertible {
         let command: [String]
         let output: String
-        var description: String { "openssl \(command.joined(separator: " ")) failed: \(output)" }
+        public var description: String { "openssl \(command.joined(separator: " ")) failed: \(output)" }
     }
 
     /// Creates a CA named `caName` and a server certificate (SAN DNS:localhost, IP:127.0.0.1).
-    static func make(caName: String = "GatewayIO Test CA") throws -> TestPKI {
+    public static func make(caName: String = "GatewayIO Test CA") throws -> TestPKI {
         let directory = NSTemporaryDirectory() + "gateway-pki-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let caCertificate = directory + "/ca.pem"
@@ -47,7 +47,7 @@ struct TestPKI: Sendable {
     ///   - name: the file stem (`<name>.pem`, `<name>.key`) inside `directory`.
     ///   - subjectAltNames: e.g. `DNS:localhost,IP:127.0.0.1`; the default suits loopback servers.
     ///   - clientAuth: issue a client certificate (extendedKeyUsage clientAuth) instead of a server one.
-    func issue(
+    public func issue(
         name: String, commonName: String, subjectAltNames: String = "DNS:localhost,IP:127.0.0.1",
         clientAuth: Bool = false
     ) throws -> (certificate: String, key: String) {
@@ -73,7 +73,7 @@ struct TestPKI: Sendable {
     }
 
     /// Deletes the directory.
-    func remove() {
+    public func remove() {
         try? FileManager.default.removeItem(atPath: directory)
     }
 

@@ -1,1 +1,0 @@
-// GatewayTesting module. See ARCHITECTURE.md §2.

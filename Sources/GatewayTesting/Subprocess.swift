@@ -1,0 +1,71 @@
+// Running helper programs from tests (curl, the Python recorder), with bounded waits.
+
+public import Foundation
+
+/// The result of a finished program.
+public struct ProcessOutput: Sendable {
+    public let status: Int32
+    public let stdout: [UInt8]
+    public let stderr: String
+
+    public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+}
+
+public enum Subprocess {
+    /// Runs `executable` with `arguments` to completion, feeding `stdin`.
+    public static func run(_ executable: String, _ arguments: [String], stdin: [UInt8] = []) throws -> ProcessOutput {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        // The child may exit before reading everything (e.g. a server that closes early): not an error here.
+        signal(SIGPIPE, SIG_IGN)
+        if !stdin.isEmpty { try? input.fileHandleForWriting.write(contentsOf: Data(stdin)) }
+        try? input.fileHandleForWriting.close()
+        // Read both pipes concurrently so that neither can fill up and block the child.
+        let errData = LockedData()
+        let errThread = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+        errThread.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while !errData.isSet { usleep(1000) }
+        return ProcessOutput(
+            status: process.terminationStatus, stdout: Array(outData),
+            stderr: String(decoding: errData.value, as: UTF8.self))
+    }
+
+    /// Finds a program on PATH (or the usual places).
+    public static func which(_ name: String) -> String? {
+        let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+            + ["/usr/bin", "/usr/local/bin", "/bin"]
+        return paths.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+}
+
+final class LockedData: @unchecked Sendable {
+    // Safe: guarded by `lock`.
+    private let lock = NSLock()
+    private var data: Data?
+
+    func set(_ value: Data) {
+        lock.lock()
+        data = value
+        lock.unlock()
+    }
+
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return data != nil
+    }
+
+    var value: Data {
+        lock.lock()
+        defer { lock.unlock() }
+        return data ?? Data()
+    }
+}
