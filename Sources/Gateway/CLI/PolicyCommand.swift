@@ -51,7 +51,8 @@ enum PolicyCommand {
         let snapshot = try snapshot(config)
         let classifier = snapshot.classifier
         let paths = paths.isEmpty ? [(config.policyDirectory as NSString).appendingPathComponent("tests")] : paths
-        let report = PolicyTestRunner.run(paths: paths, policies: snapshot.policies) { method, url, contentType, body in
+        guard let policies = snapshot.policies else { throw CLIError("auth.mode 'none' loads no policies to test") }
+        let report = PolicyTestRunner.run(paths: paths, policies: policies) { method, url, contentType, body in
             try classifier.classify(method: method, target: url, contentType: contentType, body: body ?? [])
         }
         output.out(report.output)
@@ -101,7 +102,8 @@ enum PolicyCommand {
         output.out(preChecks(principal, interaction))
         let input = PolicyInput(
             principal: principal, interaction: interaction, clientAddress: address(for: entry.client), now: now)
-        output.out(PolicyExplainer.explain(input, policies: snapshot.policies))
+        guard let policies = snapshot.policies else { throw CLIError("auth.mode 'none' loads no policies to explain") }
+        output.out(PolicyExplainer.explain(input, policies: policies))
         return 0
     }
 
