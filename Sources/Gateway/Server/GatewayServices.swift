@@ -114,10 +114,17 @@ final class GatewayMetrics: Sendable {
             "gateway_reload_failures_total", help: "Reloads refused because the new configuration was invalid")
     }
 
+    /// Series already looked up, so that the request path does not render label strings each time.
+    private let responseSeries = Mutex<[String: Counter]>([:])
+
     func responses(status: Int, route: String) -> Counter {
-        registry.counter(
+        let key = route + "|" + String(status)
+        if let counter = responseSeries.withLock({ $0[key] }) { return counter }
+        let counter = registry.counter(
             "gateway_http_requests_total", help: "Requests answered, by status and route",
             labels: [("status", String(status)), ("route", route)])
+        responseSeries.withLock { $0[key] = counter }
+        return counter
     }
 
     func decisions(_ outcome: String) -> Counter {
