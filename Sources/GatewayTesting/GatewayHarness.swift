@@ -62,11 +62,15 @@ public final class GatewayHarness: @unchecked Sendable {
         public var networks: [String]
         public var status: String
         public var algorithm: JWSAlgorithm
+        /// A key made by the test (e.g. for a third-party client); nil generates one.
+        public var key: PrivateKey?
+        /// The registered `kid`; nil uses `<id>-key-1`.
+        public var kid: String?
 
         public init(
             id: String, scopes: [String], npis: [String] = [], roles: [String] = ["prescriber"],
             kind: String = "provider", networks: [String] = [], status: String = "active",
-            algorithm: JWSAlgorithm = .es384
+            algorithm: JWSAlgorithm = .es384, key: PrivateKey? = nil, kid: String? = nil
         ) {
             self.id = id
             self.scopes = scopes
@@ -76,6 +80,8 @@ public final class GatewayHarness: @unchecked Sendable {
             self.networks = networks
             self.status = status
             self.algorithm = algorithm
+            self.key = key
+            self.kid = kid
         }
     }
 
@@ -85,9 +91,10 @@ public final class GatewayHarness: @unchecked Sendable {
     ///   - clients: requesters to register (keys generated here).
     ///   - policyDirectory: policies to load; nil uses the repository's `policies/`.
     ///   - extraConfig: more top-level YAML appended to gateway.yaml (e.g. `limits:` overrides).
+    ///   - authConfig: more keys of the `auth:` section (e.g. `external_issuers:`), written unindented.
     public init(
         upstreamURL: String? = nil, clients: [ClientSpec] = [], policyDirectory: String? = nil,
-        extraConfig: String = "", authMode: String = "smart"
+        extraConfig: String = "", authMode: String = "smart", authConfig: String = ""
     ) throws {
         pki = try TestPKI.make(caName: "pdmp-gateway test CA")
         directory = pki.directory + "/gateway"
@@ -99,8 +106,9 @@ public final class GatewayHarness: @unchecked Sendable {
         var requesters: [String: TestRequester] = [:]
         var entries: [ClientEntry] = []
         for spec in clients {
-            let key = spec.algorithm == .rs384 ? try PrivateKey.generateRSA(bits: 2048) : try PrivateKey.generateEC(.p384)
-            let kid = spec.id + "-key-1"
+            let key = try spec.key
+                ?? (spec.algorithm == .rs384 ? PrivateKey.generateRSA(bits: 2048) : PrivateKey.generateEC(.p384))
+            let kid = spec.kid ?? spec.id + "-key-1"
             let jwk = try SigningKey(keyID: kid, algorithm: spec.algorithm, privateKey: key).publicJWK()
             requesters[spec.id] = TestRequester(id: spec.id, key: key, kid: kid, algorithm: spec.algorithm)
             let client = RegisteredClient(
@@ -133,6 +141,7 @@ public final class GatewayHarness: @unchecked Sendable {
               mode: \(authMode)
               signing_keys: keys
               clients: clients.yaml
+            \(authConfig.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
             policies: \(policies)
             audit:
               directory: audit

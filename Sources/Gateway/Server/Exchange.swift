@@ -80,7 +80,7 @@ final class Exchange {
             tokenEndpoint()
         case .introspect:
             routeName = "introspect"
-            refuse(GatewayError(status: 501, issueType: .notSupported, "Token introspection is not offered yet."))
+            introspectEndpoint()  // Sources/Gateway/Auth/Exchange+Introspect.swift
         case .capabilities:
             routeName = "metadata"
             capabilities()

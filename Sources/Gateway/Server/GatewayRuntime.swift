@@ -129,10 +129,12 @@ public final class GatewayRuntime: Sendable {
             instanceID: AuditKey.instanceID, site: URLComponents(string: config.publicBaseURL)?.host,
             fhirBaseURL: config.publicFHIRBase, tokenEndpointURL: config.tokenURL, identifierHashKey: auditKey))
         let clockFunction: @Sendable () -> Double = { clock.now() }
+        // External issuers, the HTTPS JWKS fetcher and introspection (Sources/Gateway/Auth/TrustSources.swift).
+        let trust = try TrustSources(config: config)
         return GatewayServices(
             snapshot: snapshot, issuer: issuer, replayCache: InMemoryReplayCache(clock: clockFunction),
-            rateLimiter: InMemoryRateLimiter(), auditSink: sink, auditBuilder: builder, jwksCache: nil,
-            externalIssuers: [], clock: clock, logger: logger)
+            rateLimiter: InMemoryRateLimiter(), auditSink: sink, auditBuilder: builder, jwksCache: trust.jwksCache,
+            externalIssuers: trust.externalIssuers, introspector: trust.introspector, clock: clock, logger: logger)
     }
 
     /// Re-reads configuration, clients and policies; installs them only if all are valid.

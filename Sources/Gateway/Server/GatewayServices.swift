@@ -58,7 +58,7 @@ public final class GatewayServices: Sendable {
     init(
         snapshot: GatewaySnapshot, issuer: TokenIssuer, replayCache: any ReplayCache, rateLimiter: any RateLimiter,
         auditSink: AuditFileSink, auditBuilder: AuditEventBuilder, jwksCache: JWKSCache?,
-        externalIssuers: [ExternalIssuer], clock: any Clock, logger: Logger
+        externalIssuers: [ExternalIssuer], introspector: (any Introspector)? = nil, clock: any Clock, logger: Logger
     ) {
         let current = SnapshotBox(snapshot)
         self.current = current
@@ -78,7 +78,8 @@ public final class GatewayServices: Sendable {
         validatorConfig.maxTokenLength = snapshot.config.limits.tokenBytes
         self.validator = TokenValidator(
             ownIssuer: issuer, registry: { current.value.registry },
-            externalIssuers: externalIssuers, jwksCache: jwksCache, config: validatorConfig)
+            externalIssuers: externalIssuers, jwksCache: jwksCache, introspector: introspector,
+            config: validatorConfig)
     }
 
     /// The snapshot new requests use.
