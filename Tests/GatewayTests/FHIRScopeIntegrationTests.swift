@@ -105,7 +105,7 @@ struct FHIRGranularScopeTests {
         let encodedCategory = Self.category + "|outpatient"
         #expect(
             upstream.target
-                == "/fhir/MedicationRequest?patient=pt-alice&patient=Patient/pt-alice&category=\(encodedCategory)")
+                == "/fhir/MedicationRequest?patient=pt-alice&category=\(encodedCategory)")
         #expect(upstream.headerValues("Prefer") == ["handling=strict"])
     }
 

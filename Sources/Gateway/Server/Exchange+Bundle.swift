@@ -14,13 +14,16 @@ extension Exchange {
     func authorizeBundle(_ interaction: Interaction, principal: Principal) {
         let isBatch = interaction.kind == .batch
         // The envelope: policy may refuse bundles as such; a patient-context token must be allowed to
-        // make the transaction as a whole (CompartmentCheck decides every entry for a transaction).
-        if let patient = principal.patient,
+        // make a transaction as a whole (CompartmentCheck decides every entry of a transaction). A batch
+        // envelope names no patient of its own: its entries are decided one by one below.
+        var envelope = interaction
+        if isBatch { envelope.patients = [] }
+        if let patient = principal.patient, !isBatch,
             case .denied(let error) = CompartmentCheck.requestDecision(interaction, allowedPatients: [patient])
         {
             return deny(error)
         }
-        let decision = evaluatePolicy(interaction, principal: principal, isEntry: false)
+        let decision = evaluatePolicy(envelope, principal: principal, isEntry: false)
         guard decision.allowed else { return deny(PolicyDenial(decision)) }
         guard case .object(let bundle)? = try? JSONValue.parse(request.body),
             let posted = bundle["entry"]?.arrayValue
