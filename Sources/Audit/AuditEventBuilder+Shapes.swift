@@ -68,7 +68,9 @@ extension AuditEventBuilder {
             type: .coding(CodeSystem.auditEventType, "rest"), subtype: subtypes(pattern, interaction),
             action: pattern.action, recorded: AuditTime.instant(input.time), outcome: outcomeCode(input.outcome),
             outcomeDesc: outcomeDescription(input), source: source(type: "4"))
-        draft.purposeOfEvent = input.purposeOfUse.isEmpty ? nil : purposes(input)
+        // An `if`, not `cond ? nil : x`: JSONValue is ExpressibleByNilLiteral, so the ternary's `nil` would be
+        // `.null` and the event would carry `"purposeOfEvent": null`, which FHIR R4 JSON (json.html) forbids.
+        if !input.purposeOfUse.isEmpty { draft.purposeOfEvent = purposes(input) }
 
         draft.agents = [clientAgent(input, type: pattern.clientType)]
         draft.agents.append(serverAgent(type: pattern.serverType, address: configuration.fhirBaseURL))
@@ -91,7 +93,9 @@ extension AuditEventBuilder {
             subtype: [.coding(CodeSystem.balpAuthZ, "AuthZ-Role")] + subtypes(pattern, interaction),
             action: pattern.action, recorded: AuditTime.instant(input.time), outcome: outcomeCode(input.outcome),
             outcomeDesc: outcomeDescription(input), source: source(type: "6"))
-        draft.purposeOfEvent = input.purposeOfUse.isEmpty ? nil : purposes(input)
+        // An `if`, not `cond ? nil : x`: JSONValue is ExpressibleByNilLiteral, so the ternary's `nil` would be
+        // `.null` and the event would carry `"purposeOfEvent": null`, which FHIR R4 JSON (json.html) forbids.
+        if !input.purposeOfUse.isEmpty { draft.purposeOfEvent = purposes(input) }
 
         draft.agents = [clientAgent(input, type: .concept(CodeSystem.dicom, "110150"))]
         draft.agents.append(serverAgent(type: .concept(CodeSystem.securityRole, "authserver"), address: nil))
@@ -162,8 +166,9 @@ extension AuditEventBuilder {
         case .query, .operation:
             return [queryEntity(input)]
         case .other:
-            return interaction.entries.compactMap { child in
-                child.resourceType == nil ? nil : dataEntity(reference(child))
+            return interaction.entries.compactMap { child -> JSONValue? in
+                guard child.resourceType != nil else { return nil }
+                return dataEntity(reference(child))
             }
         }
     }

@@ -216,6 +216,11 @@ public struct AuditEventBuilder: Sendable {
         guard let decision = input.decision else { return nil }
         var details: [JSONValue] = [detail("decision", decision.permitted ? "permit" : "deny")]
         if let reason = decision.reason { details.append(detail("reason", reason)) }
+        // Shadow-mode rules are recorded, never enforced (issue #6 item 4): auditors see the would-be decision.
+        if let shadow = decision.shadowPermitted {
+            details.append(detail("shadow-decision", shadow ? "permit" : "deny"))
+            details += decision.shadowRules.map { detail("shadow-rule", $0) }
+        }
         return .obj([
             ("what", .obj([("identifier", identifier(CodeSystem.policyRule, decision.rule ?? "default-deny"))])),
             ("type", .coding(CodeSystem.entityType, "2")), ("role", .coding(CodeSystem.objectRole, "13")),

@@ -120,12 +120,20 @@ public struct AuditDecision: Sendable, Hashable {
     public var rule: String?
     /// The rule's stated reason.
     public var reason: String?
+    /// What the shadow-mode rules would have decided (nil when none matched); not enforced (issue #6 item 4).
+    public var shadowPermitted: Bool?
+    /// The shadow-mode rules that matched (`file:rule`).
+    public var shadowRules: [String]
 
     /// Creates a decision.
-    public init(permitted: Bool, rule: String?, reason: String? = nil) {
+    public init(
+        permitted: Bool, rule: String?, reason: String? = nil, shadowPermitted: Bool? = nil, shadowRules: [String] = []
+    ) {
         self.permitted = permitted
         self.rule = rule
         self.reason = reason
+        self.shadowPermitted = shadowPermitted
+        self.shadowRules = shadowRules
     }
 }
 

@@ -92,9 +92,10 @@ public final class GatewayHarness: @unchecked Sendable {
     ///   - policyDirectory: policies to load; nil uses the repository's `policies/`.
     ///   - extraConfig: more top-level YAML appended to gateway.yaml (e.g. `limits:` overrides).
     ///   - authConfig: more keys of the `auth:` section (e.g. `external_issuers:`), written unindented.
+    ///   - auditConfig: the whole `audit:` block; nil = `directory: audit` (see ``writeConfig``).
     public init(
         upstreamURL: String? = nil, clients: [ClientSpec] = [], policyDirectory: String? = nil,
-        extraConfig: String = "", authMode: String = "smart", authConfig: String = ""
+        extraConfig: String = "", authMode: String = "smart", authConfig: String = "", auditConfig: String? = nil
     ) throws {
         pki = try TestPKI.make(caName: "pdmp-gateway test CA")
         directory = pki.directory + "/gateway"
@@ -121,8 +122,29 @@ public final class GatewayHarness: @unchecked Sendable {
         try ClientsFile.save(entries, path: directory + "/clients.yaml")
 
         let policies = policyDirectory ?? Self.repositoryRoot + "/policies"
-        let port = try Self.freePort()
         let upstream = upstreamURL ?? recorder!.baseURL
+        try Self.writeConfig(
+            to: directory + "/gateway.yaml", port: Self.freePort(), adminPort: Self.freePort(), pki: pki,
+            upstreamURL: upstream, policyDirectory: policies, authMode: authMode, authConfig: authConfig,
+            auditConfig: auditConfig ?? "audit:\n  directory: audit\n", extraConfig: extraConfig)
+        runtime = try GatewayRuntime(
+            configPath: directory + "/gateway.yaml", logger: Logger(label: "test", level: .error))
+    }
+
+    deinit { stop() }
+
+    /// Writes a gateway configuration like the harness's own (for a second in-process gateway or for the
+    /// real `pdmp-gateway serve --config` binary). Relative paths in it resolve against its directory, which
+    /// must hold `keys/` and `clients.yaml` (the harness directory does).
+    /// - Parameters:
+    ///   - adminPort: the admin listener's port; 0 disables it.
+    ///   - auditConfig: the whole `audit:` block, e.g. `"audit:\n  directory: audit\n"`.
+    public static func writeConfig(
+        to path: String, port: Int, adminPort: Int, pki: TestPKI, upstreamURL: String, policyDirectory: String,
+        authMode: String = "smart", authConfig: String = "", auditConfig: String = "audit:\n  directory: audit\n",
+        eventLoops: Int = 2,
+        logLevel: String = "error", extraConfig: String = ""
+    ) throws {
         let config = """
             listen:
               address: 127.0.0.1
@@ -132,9 +154,9 @@ public final class GatewayHarness: @unchecked Sendable {
                 private_key: \(pki.serverKey)
             admin:
               address: 127.0.0.1
-              port: 0
+              port: \(adminPort)
             upstream:
-              url: \(upstream)
+              url: \(upstreamURL)
               connect_timeout: 2s
               response_timeout: 5s
             auth:
@@ -142,20 +164,14 @@ public final class GatewayHarness: @unchecked Sendable {
               signing_keys: keys
               clients: clients.yaml
             \(authConfig.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
-            policies: \(policies)
-            audit:
-              directory: audit
-            event_loops: 2
+            policies: \(policyDirectory)
+            event_loops: \(eventLoops)
             logging:
-              level: error
+              level: \(logLevel)
 
-            """ + extraConfig
-        try config.write(toFile: directory + "/gateway.yaml", atomically: true, encoding: .utf8)
-        runtime = try GatewayRuntime(
-            configPath: directory + "/gateway.yaml", logger: Logger(label: "test", level: .error))
+            """ + auditConfig + extraConfig
+        try config.write(toFile: path, atomically: true, encoding: .utf8)
     }
-
-    deinit { stop() }
 
     /// A port that was free a moment ago (the kernel's choice for port 0).
     public static func freePort() throws -> Int {

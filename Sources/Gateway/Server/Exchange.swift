@@ -534,7 +534,9 @@ final class Exchange {
             AuditClient(id: $0.clientID, name: $0.client?.name, issuer: $0.issuer)
         } ?? tokenClientID.map { AuditClient(id: $0) }
         let decision = policyDecision.map {
-            AuditDecision(permitted: $0.allowed, rule: $0.decidingRule, reason: $0.reason)
+            AuditDecision(
+                permitted: $0.allowed, rule: $0.decidingRule, reason: $0.reason, shadowPermitted: $0.shadowDecision,
+                shadowRules: $0.shadow.map(\.rule))
         }
         return AuditInput(
             time: now, outcome: outcome, outcomeDescription: description, subject: subject,

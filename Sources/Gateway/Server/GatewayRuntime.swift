@@ -27,6 +27,10 @@ public final class GatewayRuntime: Sendable {
     let draining = Atomic<Bool>(false)
     let configPath: String
     let reloadLock = Mutex(())
+    /// Reloads when a policy file changes (issue #6 item 5).
+    let policyWatcher: PolicyWatcher
+    /// Ships audit records to `audit.repository_url`, when configured (issue #7 §3).
+    let auditShipping: AuditShipping?
 
     /// The bound public port (useful when 0 was configured).
     public var port: Int { listener.port }
@@ -39,6 +43,8 @@ public final class GatewayRuntime: Sendable {
         let snapshot = try Self.makeSnapshot(config)
         services = try Self.makeServices(config: config, snapshot: snapshot, logger: logger, clock: clock)
         group = EventLoopGroup(count: config.eventLoops == 0 ? EventLoopGroup.coreCount : config.eventLoops)
+        auditShipping = try AuditShipping.start(
+            config: config.audit, sink: services.auditSink, loop: group.loops[0], logger: logger)
         if let tlsConfig = config.listen.tls {
             // TODO(#3): offer h2 once the HTTP/2 server lands; until then ALPN offers http/1.1 only.
             tls = try TLSServerContext(
@@ -86,7 +92,14 @@ public final class GatewayRuntime: Sendable {
         } else {
             adminListener = nil
         }
+        policyWatcher = PolicyWatcher(directory: { [services] in services.snapshot.config.policyDirectory }) {
+            [services] in
+            guard let runtime = services.runtime.runtime else { return }
+            services.logger.notice("policy files changed; reloading")
+            runtime.reload()
+        }
         services.runtime.install(self)
+        policyWatcher.start()
         logger.info("gateway listening", metadata: [
             "listen.address": "\(config.listen.address):\(listener.port)", "fhir.base": config.publicFHIRBase,
             "upstream.url": config.upstream.url, "admin.port": adminListener.map { String($0.port) } ?? "off",
@@ -166,6 +179,7 @@ public final class GatewayRuntime: Sendable {
     public func drain(timeoutSeconds: Double = 30) {
         guard !draining.exchange(true, ordering: .relaxed) else { return }
         services.logger.notice("draining")
+        policyWatcher.stop()
         let stopped = DispatchSemaphore(value: 0)
         listener.close { stopped.signal() }
         stopped.wait()
@@ -178,6 +192,8 @@ public final class GatewayRuntime: Sendable {
             usleep(20_000)
         }
         adminListener?.close()
+        // The shipper uses loop 0 for its HTTP client: stop it while the loops still run.
+        auditShipping?.stop()
         for loop in group.loops {
             loop.execute { handlers.value(for: loop).pool.close() }
         }
