@@ -183,7 +183,7 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
             (Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), UInt32(clamping: http2.maxHeaderListBytes)),
         ]
         let settings = entries.map { nghttp2_settings_entry(settings_id: $0.0, value: $0.1) }
-        settings.withUnsafeBufferPointer { nghttp2_submit_settings(session, 0, $0.baseAddress, $0.count) }
+        _ = settings.withUnsafeBufferPointer { nghttp2_submit_settings(session, 0, $0.baseAddress, $0.count) }
         let window = Int32(clamping: http2.connectionWindowBytes)
         if window > 65_535 { nghttp2_session_set_local_window_size(session, 0, 0, window) }
     }
