@@ -112,7 +112,8 @@ enum H2 {
             let length = Int(bytes[i]) << 16 | Int(bytes[i + 1]) << 8 | Int(bytes[i + 2])
             guard i + 9 + length <= bytes.count else { break }
             let stream = uint32(bytes, at: i + 5) & 0x7fff_ffff
-            frames.append(H2Frame(type: bytes[i + 3], flags: bytes[i + 4], stream: stream, payload: Array(bytes[i + 9..<i + 9 + length])))
+            let payload = Array(bytes[i + 9..<i + 9 + length])
+            frames.append(H2Frame(type: bytes[i + 3], flags: bytes[i + 4], stream: stream, payload: payload))
             i += 9 + length
         }
         return frames

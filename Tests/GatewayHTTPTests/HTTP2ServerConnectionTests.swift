@@ -178,7 +178,8 @@ struct HTTP2ServerConnectionTests {
 
     @Test("content-length disagreeing with the DATA received is a stream error", arguments: [(10, 5), (2, 5)])
     func contentLengthMismatch(declared: Int, sent: Int) async throws {
-        let fields = H2.requestFields(method: "POST", path: "/fhir/Patient", extra: [("content-length", String(declared))])
+        let fields = H2.requestFields(
+            method: "POST", path: "/fhir/Patient", extra: [("content-length", String(declared))])
         let view = try #require(await h2Exchange(
             [H2.clientStart + H2.headers(stream: 1, fields, endStream: false)
                 + H2.data(stream: 1, [UInt8](repeating: 0x62, count: sent))],
@@ -318,6 +319,20 @@ struct HTTP2ServerConnectionTests {
             limits: HTTPServerLimits(headerReadTimeoutMs: 50), waitMs: 2000))
         #expect(view.goawayCode == enhanceYourCalm)
         #expect(view.closed)
+        #expect(view.handled.isEmpty)
+    }
+
+    @Test("request bodies get flow-control credit only within the connection budget, except the oldest stream")
+    func requestFlowControl() async throws {
+        let limits = HTTP2Limits(initialStreamWindowBytes: 8192, maxBufferedBodyBytes: 1000)
+        let post = { (id: UInt32) in
+            H2.headers(stream: id, H2.requestFields(method: "POST", path: "/fhir/Patient"), endStream: false)
+                + H2.data(stream: id, [UInt8](repeating: 0x63, count: 5000), endStream: false)
+        }
+        let view = try #require(await h2Exchange(
+            [H2.clientStart + H2.settingsAck + post(1) + post(3)], http2: limits, mode: .hang, waitMs: 200))
+        #expect(!view.frames(type: 0x8, stream: 1).isEmpty)
+        #expect(view.frames(type: 0x8, stream: 3).isEmpty)
         #expect(view.handled.isEmpty)
     }
 

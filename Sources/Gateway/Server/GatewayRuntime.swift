@@ -66,14 +66,16 @@ public final class GatewayRuntime: Sendable {
         let handlers = handlers
         let ids = ConnectionIDs()
         let logger = services.logger
-        listener = try Listener(group: group, host: config.listen.address, port: config.listen.port, tls: tls) { stream in
+        let address = config.listen.address
+        listener = try Listener(group: group, host: address, port: config.listen.port, tls: tls) { stream in
             // The protocol is known once the TLS handshake chose it through ALPN; plain TCP is HTTP/1.1.
             guard let secure = stream as? TLSStream else {
                 return Self.serve(stream, http2: false, handlers: handlers, limits: limits, ids: ids, logger: logger)
             }
             secure.onHandshake = { [unowned secure] result in
                 guard case .success(let info) = result else { return }
-                Self.serve(secure, http2: info.alpn == "h2", handlers: handlers, limits: limits, ids: ids, logger: logger)
+                let http2 = info.alpn == "h2"
+                Self.serve(secure, http2: http2, handlers: handlers, limits: limits, ids: ids, logger: logger)
             }
         }
         if config.admin.port != 0 {

@@ -50,7 +50,8 @@ enum HTTP2RequestRules {
             return .status(400, reason: "method_override", message: "method override headers are not accepted")
         }
         if name.contains(UInt8(ascii: "_")) {
-            return .status(400, reason: "underscore_in_header_name", message: "header names with underscores are not accepted")
+            return .status(
+                400, reason: "underscore_in_header_name", message: "header names with underscores are not accepted")
         }
         return nil
     }

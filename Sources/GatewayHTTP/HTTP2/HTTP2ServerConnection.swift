@@ -275,7 +275,8 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
                 "gateway_http2_goaway_total", help: "HTTP/2 connections ended by the gateway",
                 labels: [("reason", violation)]
             ).increment()
-            logger.debug("h2 limit exceeded", metadata: ["connection.id": String(connectionID), "http2.limit": violation])
+            logger.debug(
+                "h2 limit exceeded", metadata: ["connection.id": String(connectionID), "http2.limit": violation])
             nghttp2_session_terminate_session(session, HTTP2ErrorCode.enhanceYourCalm)
         } else if code != Int32(NGHTTP2_ERR_BAD_CLIENT_MAGIC.rawValue) {
             nghttp2_session_terminate_session(session, HTTP2ErrorCode.protocolError)
@@ -341,7 +342,8 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
     // MARK: - Called by streams (responder side)
 
     func isWritable(_ item: HTTP2Stream) -> Bool {
-        item.pendingOutbound < limits.writeHighWatermarkBytes && stream.pendingWriteBytes < limits.writeHighWatermarkBytes
+        let watermark = limits.writeHighWatermarkBytes
+        return item.pendingOutbound < watermark && stream.pendingWriteBytes < watermark
     }
 
     func submitHead(_ item: HTTP2Stream, _ head: HTTPResponseHead, contentLength: Int?, endStream: Bool) {
@@ -390,7 +392,9 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
                     name: base + $0.name, value: base + $0.value, namelen: $0.nameLength, valuelen: $0.valueLength,
                     flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
             }
-            return nva.withUnsafeBufferPointer { nghttp2_submit_response(session, id, $0.baseAddress, $0.count, provider) }
+            return nva.withUnsafeBufferPointer {
+                nghttp2_submit_response(session, id, $0.baseAddress, $0.count, provider)
+            }
         }
     }
 
@@ -478,7 +482,9 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
         return true
     }
 
-    private func pseudoField(_ item: HTTP2Stream, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) -> Bool {
+    private func pseudoField(
+        _ item: HTTP2Stream, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>
+    ) -> Bool {
         let valueText = String(decoding: value, as: UTF8.self)
         if value.contains(where: { $0 == 0 || $0 == cr || $0 == lf || $0 == sp }) {
             return rejectMalformed(item, "invalid_pseudo_header")
@@ -565,7 +571,7 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
             let tooLarge = item.receivedBodyBytes > limits.maxBodyBytes
             let rejection = tooLarge
                 ? HTTP2Rejection.status(413, reason: "body_too_large", message: "body too large")
-                : .status(400, reason: "body_not_allowed", message: "\(item.head.method ?? "") requests must not have a body")
+                : .status(400, reason: "body_not_allowed", message: "requests with this method must not have a body")
             item.rejection = rejection
             bufferedBodyBytes -= item.body.count
             item.body = []
@@ -687,14 +693,19 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
         if let blocked = writeBlockedSinceMs, now >= blocked + limits.writeTimeoutMs {
             return abortNow()  // the client stopped reading responses
         }
-        let headerStalled = streams.values.contains { !$0.headersComplete && now >= $0.createdMs + limits.headerReadTimeoutMs }
+        let headerStalled = streams.values.contains {
+            !$0.headersComplete && now >= $0.createdMs + limits.headerReadTimeoutMs
+        }
         if (!prefaceReceived && now >= startMs + limits.headerReadTimeoutMs) || headerStalled {
             // A header block still open blocks the whole connection (RFC 9113 §6.10): end it (DOS-01).
             nghttp2_session_terminate_session(session, HTTP2ErrorCode.enhanceYourCalm)
         } else if streams.isEmpty && now >= idleSinceMs + limits.idleTimeoutMs {
             nghttp2_session_terminate_session(session, HTTP2ErrorCode.noError)
         } else {
-            for item in streams.values where item.isReceivingBody && now >= item.headersDoneMs + limits.bodyReadTimeoutMs {
+            let expired = streams.values.filter {
+                $0.isReceivingBody && now >= $0.headersDoneMs + limits.bodyReadTimeoutMs
+            }
+            for item in expired {
                 nghttp2_submit_rst_stream(session, 0, item.id, HTTP2ErrorCode.cancel)
             }
         }

@@ -216,7 +216,8 @@ public final class HTTPResponder {
         state = .done
         let status = response.status
         if isBodyless(status: status) {
-            let length = carriesLength(status: status) ? (singleContentLength(response.headers) ?? response.body.count) : nil
+            let announced = singleContentLength(response.headers) ?? response.body.count
+            let length = carriesLength(status: status) ? announced : nil
             sink.sinkSendHead(response.head, contentLength: length, endStream: true)
         } else {
             sink.sinkSendHead(response.head, contentLength: response.body.count, endStream: response.body.isEmpty)
