@@ -134,6 +134,7 @@ struct HTTP2ServerConnectionTests {
             [H2.clientStart + H2.headers(stream: 1, fields, endStream: false) + H2.data(stream: 1, body)],
             until: { frames in frames.contains { $0.type == 0x0 && $0.flags & 1 != 0 } }))
         #expect(view.bodies == [5000])
+        #expect(view.versions == ["HTTP/2"])
         #expect(view.body(1) == "ok POST /fhir/Patient 5000\n")
     }
 

@@ -10,6 +10,7 @@ import GatewayHTTP
 import GatewayIO
 import GatewayTesting
 import Synchronization
+import SMART
 import Testing
 
 /// Minimal hand-written HTTP/2 frames (RFC 9113 §4.1; HPACK literals without indexing, RFC 7541 §6.2.2).
@@ -144,6 +145,21 @@ struct HTTP2IntegrationTests {
             gw.fhirBase + "/MedicationDispense?patient=pt-alice",
         ])
         #expect(output.stdoutText == "1.1 200")
+    }
+
+    @Test("a token request over h2 carries its form body through the pipeline (POST with DATA frames)")
+    func tokenOverHTTP2() throws {
+        let body = ClientAssertion.tokenRequestBody(
+            assertion: try gw.assertion(for: "app-1"), scopes: ["system/MedicationDispense.rs"])
+        let output = try Subprocess.run("/usr/bin/curl", [
+            "-s", "--http2", "--cacert", gw.pki.caCertificate, "-w", "\n%{http_version} %{http_code}",
+            "-H", "Content-Type: application/x-www-form-urlencoded", "--data-binary", "@-", "--max-time", "20",
+            gw.tokenURL,
+        ], stdin: Array(body.utf8))
+        let lines = output.stdoutText.split(separator: "\n")
+        #expect(lines.last == "2 200", "\(output.stdoutText)")
+        let json = try JSONValue.parse(Array((lines.first ?? "").utf8))
+        #expect(json["access_token"]?.stringValue?.isEmpty == false)
     }
 
     @Test("a short bounded h2load run over h2 completes with no errors")

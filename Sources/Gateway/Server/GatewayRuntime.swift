@@ -104,6 +104,7 @@ public final class GatewayRuntime: Sendable {
         let handler = handlers.value(for: stream.eventLoop)
         let id = ids.next()
         if http2 {
+            // TODO(#3): read HTTP2Limits from the configuration's limits section; the defaults apply until then.
             let connection = HTTP2ServerConnection(
                 stream: stream, handler: handler, limits: limits, http2: HTTP2Limits(), connectionID: id,
                 errorRenderer: Responses.framingError, logger: logger)

@@ -303,6 +303,8 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
         // One request model for both protocols: `:authority` becomes Host (RFC 9113 §8.3.1).
         if let host = item.head.authority ?? item.head.hosts.first { headers.add("Host", host) }
         for (name, value) in item.head.headers { headers.add(name, value) }
+        // Kept for parity with HTTP/1.1; the body is complete and its length was checked against it.
+        if let length = item.head.contentLengths.first { headers.add("content-length", length) }
         let method = item.head.method ?? "GET"
         let request = HTTPRequest(
             method: method, target: item.head.path ?? "/", version: .http2, headers: headers, body: item.body)
