@@ -9,7 +9,7 @@ final class FrontHandler: HTTPServerHandler {
     let services: GatewayServices
     let pool: UpstreamPool
     /// Open connections on this loop, for draining.
-    var connections: [UInt64: HTTP1ServerConnection] = [:]
+    var connections: [UInt64: any HTTPServerConnection] = [:]
 
     init(services: GatewayServices, pool: UpstreamPool) {
         self.services = services

@@ -46,10 +46,10 @@ public final class GatewayRuntime: Sendable {
         auditShipping = try AuditShipping.start(
             config: config.audit, sink: services.auditSink, loop: group.loops[0], logger: logger)
         if let tlsConfig = config.listen.tls {
-            // TODO(#3): offer h2 once the HTTP/2 server lands; until then ALPN offers http/1.1 only.
+            // ALPN: h2 preferred, http/1.1 for everyone else (issue #3 item 1, RFC 7301 §3.2).
             tls = try TLSServerContext(
                 certificateChainFile: tlsConfig.certificateChain, privateKeyFile: tlsConfig.privateKey,
-                alpn: ["http/1.1"], clientCAFile: tlsConfig.clientCA,
+                alpn: ["h2", "http/1.1"], clientCAFile: tlsConfig.clientCA,
                 handshakeTimeoutMilliseconds: config.limits.headerTimeoutMs)
         } else {
             tls = nil
@@ -71,15 +71,18 @@ public final class GatewayRuntime: Sendable {
             headerReadTimeoutMs: config.limits.headerTimeoutMs, idleTimeoutMs: config.limits.idleTimeoutMs)
         let handlers = handlers
         let ids = ConnectionIDs()
-        listener = try Listener(group: group, host: config.listen.address, port: config.listen.port, tls: tls) { stream in
-            let handler = handlers.value(for: stream.eventLoop)
-            let id = ids.next()
-            let connection = HTTP1ServerConnection(
-                stream: stream, handler: handler, limits: limits, connectionID: id,
-                errorRenderer: Responses.framingError, logger: services.logger)
-            handler.connections[id] = connection
-            connection.onClose = { [weak handler] _ in handler?.connections[id] = nil }
-            connection.start()
+        let logger = services.logger
+        let address = config.listen.address
+        listener = try Listener(group: group, host: address, port: config.listen.port, tls: tls) { stream in
+            // The protocol is known once the TLS handshake chose it through ALPN; plain TCP is HTTP/1.1.
+            guard let secure = stream as? TLSStream else {
+                return Self.serve(stream, http2: false, handlers: handlers, limits: limits, ids: ids, logger: logger)
+            }
+            secure.onHandshake = { [unowned secure] result in
+                guard case .success(let info) = result else { return }
+                let http2 = info.alpn == "h2"
+                Self.serve(secure, http2: http2, handlers: handlers, limits: limits, ids: ids, logger: logger)
+            }
         }
         if config.admin.port != 0 {
             let admin = PerLoop(group.loops) { loop in AdminHandler(services: services, loop: loop) }
@@ -104,6 +107,31 @@ public final class GatewayRuntime: Sendable {
             "listen.address": "\(config.listen.address):\(listener.port)", "fhir.base": config.publicFHIRBase,
             "upstream.url": config.upstream.url, "admin.port": adminListener.map { String($0.port) } ?? "off",
         ])
+    }
+
+    /// Starts an HTTP/1.1 or HTTP/2 server connection on an accepted stream and tracks it for draining.
+    private static func serve(
+        _ stream: any ByteStream, http2: Bool, handlers: PerLoop<FrontHandler>, limits: HTTPServerLimits,
+        ids: ConnectionIDs, logger: Logger
+    ) {
+        let handler = handlers.value(for: stream.eventLoop)
+        let id = ids.next()
+        if http2 {
+            // TODO(#3): read HTTP2Limits from the configuration's limits section; the defaults apply until then.
+            let connection = HTTP2ServerConnection(
+                stream: stream, handler: handler, limits: limits, http2: HTTP2Limits(), connectionID: id,
+                errorRenderer: Responses.framingError, logger: logger)
+            handler.connections[id] = connection
+            connection.onClose = { [weak handler] _ in handler?.connections[id] = nil }
+            connection.start()
+        } else {
+            let connection = HTTP1ServerConnection(
+                stream: stream, handler: handler, limits: limits, connectionID: id,
+                errorRenderer: Responses.framingError, logger: logger)
+            handler.connections[id] = connection
+            connection.onClose = { [weak handler] _ in handler?.connections[id] = nil }
+            connection.start()
+        }
     }
 
     static func makeSnapshot(_ config: GatewayConfig) throws -> GatewaySnapshot {

@@ -18,6 +18,8 @@ public final class HTTPResponder {
     }
 
     private weak var connection: HTTP1ServerConnection?
+    /// Set instead of `connection` when the response goes to an HTTP/2 stream (see ``HTTPResponseSink``).
+    private var sink: (any HTTPResponseSink)?
     let requestMethod: String
     let requestVersion: HTTPVersion
     /// False when the connection closes after this response.
@@ -37,14 +39,28 @@ public final class HTTPResponder {
         self.keepAlive = keepAlive
     }
 
+    /// A responder whose framing is done by `sink` (an HTTP/2 stream) instead of HTTP/1 serialisation.
+    init(sink: any HTTPResponseSink, method: String) {
+        self.sink = sink
+        self.requestMethod = method
+        self.requestVersion = .http2
+        self.keepAlive = true
+    }
+
     /// True while the client connection is open and the response has not ended.
     public var isOpen: Bool {
         if case .done = state { return false }
+        if let sink { return sink.sinkIsOpen }
         return connection?.isOpen ?? false
     }
 
     /// False while too many response bytes are queued; wait for ``onWritable`` before sending more.
     public var isWritable: Bool {
+        if let sink {
+            let writable = sink.sinkIsWritable()
+            if !writable { writableCallbackPending = true }
+            return writable
+        }
         guard let connection else { return false }
         let writable = connection.pendingWriteBytes < connection.limits.writeHighWatermarkBytes
         if !writable {
@@ -56,6 +72,7 @@ public final class HTTPResponder {
 
     /// Sends a complete response and ends it.
     public func respond(_ response: HTTPResponse) {
+        if let sink { return respondThroughSink(sink, response) }
         guard case .initial = state, let connection else { return }
         let bodyless = isBodyless(status: response.status)
         var length: Int? = response.body.count
@@ -84,6 +101,7 @@ public final class HTTPResponder {
     /// Starts a streamed response. A valid `Content-Length` in `head` fixes the body length; without
     /// one the body is chunked (HTTP/1.1) or delimited by closing the connection (HTTP/1.0).
     public func sendHead(_ head: HTTPResponseHead) {
+        if let sink { return sendHeadThroughSink(sink, head) }
         guard case .initial = state, let connection else { return }
         let framing: Framing
         var length: Int?
@@ -107,6 +125,7 @@ public final class HTTPResponder {
 
     /// Sends part of a streamed body. Bytes beyond a declared Content-Length abort the connection.
     public func sendBody(_ chunk: [UInt8]) {
+        if let sink { return sendBodyThroughSink(sink, chunk) }
         guard case .streaming(let framing) = state, let connection, !chunk.isEmpty else { return }
         switch framing {
         case .none:
@@ -133,6 +152,7 @@ public final class HTTPResponder {
 
     /// Ends a streamed response.
     public func end() {
+        if let sink { return endThroughSink(sink) }
         guard case .streaming(let framing) = state, let connection else { return }
         state = .done
         switch framing {
@@ -155,6 +175,11 @@ public final class HTTPResponder {
 
     /// Aborts the response and closes the connection (for example when the upstream failed mid-body).
     public func abort() {
+        if let sink {
+            guard isOpen else { return }
+            state = .done
+            return sink.sinkAbort()
+        }
         guard isOpen, let connection else { return }
         state = .done
         connection.abortResponse(self)
@@ -182,6 +207,73 @@ public final class HTTPResponder {
     var hasStarted: Bool {
         if case .initial = state { return false }
         return true
+    }
+
+    // MARK: - HTTP/2 sink
+
+    private func respondThroughSink(_ sink: any HTTPResponseSink, _ response: HTTPResponse) {
+        guard case .initial = state, sink.sinkIsOpen else { return }
+        state = .done
+        let status = response.status
+        if isBodyless(status: status) {
+            let announced = singleContentLength(response.headers) ?? response.body.count
+            let length = carriesLength(status: status) ? announced : nil
+            sink.sinkSendHead(response.head, contentLength: length, endStream: true)
+        } else {
+            sink.sinkSendHead(response.head, contentLength: response.body.count, endStream: response.body.isEmpty)
+            if !response.body.isEmpty {
+                sink.sinkSendBody(response.body)
+                sink.sinkEnd()
+            }
+        }
+    }
+
+    private func sendHeadThroughSink(_ sink: any HTTPResponseSink, _ head: HTTPResponseHead) {
+        guard case .initial = state, sink.sinkIsOpen else { return }
+        if isBodyless(status: head.status) {
+            // The stream ends with the head; `end()` later has nothing left to do.
+            state = .streaming(.none)
+            let length = carriesLength(status: head.status) ? singleContentLength(head.headers) : nil
+            sink.sinkSendHead(head, contentLength: length, endStream: true)
+        } else if let declared = singleContentLength(head.headers) {
+            state = .streaming(.length(remaining: declared))
+            sink.sinkSendHead(head, contentLength: declared, endStream: declared == 0)
+        } else {
+            // HTTP/2 frames the body itself (RFC 9113 §8.1): no length is needed.
+            state = .streaming(.chunked)
+            sink.sinkSendHead(head, contentLength: nil, endStream: false)
+        }
+    }
+
+    private func sendBodyThroughSink(_ sink: any HTTPResponseSink, _ chunk: [UInt8]) {
+        guard case .streaming(let framing) = state, !chunk.isEmpty else { return }
+        switch framing {
+        case .none:
+            return
+        case .length(let remaining):
+            guard chunk.count <= remaining else {
+                state = .done
+                return sink.sinkAbort()
+            }
+            state = .streaming(.length(remaining: remaining - chunk.count))
+            sink.sinkSendBody(chunk)
+        case .chunked, .closeDelimited:
+            sink.sinkSendBody(chunk)
+        }
+    }
+
+    private func endThroughSink(_ sink: any HTTPResponseSink) {
+        guard case .streaming(let framing) = state else { return }
+        state = .done
+        switch framing {
+        case .none:
+            sink.sinkEnd()
+        case .length(let remaining) where remaining > 0:
+            // Fewer bytes than announced: the client must see a reset stream, not a short body.
+            sink.sinkAbort()
+        case .length, .chunked, .closeDelimited:
+            sink.sinkEnd()
+        }
     }
 
     private func isBodyless(status: Int) -> Bool {
