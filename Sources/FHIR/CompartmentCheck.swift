@@ -126,21 +126,36 @@ public enum CompartmentCheck {
         return .allowed(obligations)
     }
 
-    /// Adds the patient constraint to a search that does not name a patient, for policies whose obligation
-    /// is to narrow rather than deny (attack-cases "Decisions already taken" (3)). Nil when the type has no
-    /// patient parameter the gateway can add.
+    /// Adds the patient constraint to a search (or rewrites the search's own single patient parameter to it),
+    /// for policies whose obligation is to narrow rather than deny (attack-cases "Decisions already taken"
+    /// (3)). Nil when the type has no patient parameter the gateway can add.
     public static func narrowed(_ interaction: Interaction, to patient: String) -> Interaction? {
         guard interaction.kind == .searchType, let type = interaction.resourceType else { return nil }
         var result = interaction
         // Already pinned to exactly this patient: adding the parameter again would make the search (and the
         // upstream's paging links, which repeat it) one the classifier refuses as ambiguous.
         if pins(interaction, to: patient, type: type) { return interaction }
+        let constraint: SearchParameter
         if type == "Patient" {
-            result.parameters.append(SearchParameter(name: "_id", values: [patient]))
+            constraint = SearchParameter(name: "_id", values: [patient])
         } else if let name = narrowingParameter(for: type) {
-            result.parameters.append(SearchParameter(name: name, values: ["Patient/" + patient]))
+            constraint = SearchParameter(name: name, values: ["Patient/" + patient])
         } else {
             return nil
+        }
+        // A search that already names one patient with the same plain parameter gets that parameter
+        // rewritten, not a second one: the upstream writes every parameter it used into its `next` links,
+        // and the classifier refuses a repeated patient parameter (ARCHITECTURE §1 step 2), so an appended
+        // copy made page 2 of every narrowed search a 400.
+        if let index = result.parameters.firstIndex(where: {
+            $0.name == constraint.name && ($0.modifier == nil || $0.modifier == "Patient") && $0.chain == nil
+                && $0.values.count == 1
+        }), result.parameters.filter({ $0.name == constraint.name }).count == 1,
+            interaction.patients.isSubset(of: [patient])
+        {
+            result.parameters[index] = constraint
+        } else {
+            result.parameters.append(constraint)
         }
         result.patients.insert(patient)
         return result

@@ -59,6 +59,26 @@ struct CompartmentCheckTests {
         #expect(CompartmentCheck.narrowed(other, to: "pt-alice")?.parameters.count == 2)
     }
 
+    @Test("narrowing a search that names the patient rewrites its parameter, so next links stay valid")
+    func narrowingNamedPatient() throws {
+        let search = try classify("GET", "/fhir/MedicationDispense?patient=pt-alice&_count=2")
+        let narrowed = try #require(CompartmentCheck.narrowed(search, to: "pt-alice"))
+        #expect(narrowed.parameters.filter { $0.name == "patient" } == [
+            SearchParameter(name: "patient", values: ["Patient/pt-alice"])
+        ])
+        // The upstream echoes the forwarded parameters into `next`: that link must classify again.
+        let next = try classify("GET", "/fhir/MedicationDispense?patient=Patient%2Fpt-alice&_count=2&_offset=2")
+        #expect(next.patients == ["pt-alice"])
+        let typed = try classify("GET", "/fhir/MedicationDispense?patient:Patient=pt-alice")
+        let one = try #require(CompartmentCheck.narrowed(typed, to: "pt-alice"))
+        #expect(one.parameters.filter { $0.name == "patient" } == [
+            SearchParameter(name: "patient", values: ["Patient/pt-alice"])
+        ])
+        let byID = try classify("GET", "/fhir/Patient?_id=pt-alice")
+        let patient = try #require(CompartmentCheck.narrowed(byID, to: "pt-alice"))
+        #expect(patient.parameters == [SearchParameter(name: "_id", values: ["pt-alice"])])
+    }
+
     @Test("compartment searches: the path id must be the patient (FHIR-05)")
     func compartmentSearch() throws {
         #expect(try Self.decide("GET", "/fhir/Patient/pt-bob/MedicationDispense") == .denied(.accessDenied))
