@@ -206,12 +206,12 @@ struct AuthBearerAttackTests {
         let dotDot = Forge.object([("alg", "\"HS256\""), ("typ", "\"JWT\""), ("kid", "\"../../../../../../dev/null\"")])
         let sql = Forge.object([("alg", "\"HS256\""), ("kid", Forge.quoted("x' UNION SELECT 'k1'-- "))])
         let nul = Forge.object([("alg", "\"ES256\""), ("typ", "\"at+jwt\""), ("kid", Forge.quoted(kid + "\u{0}../../etc/passwd"))])
-        let long = Forge.object([("alg", "\"ES256\""), ("typ", "\"at+jwt\""), ("kid", Forge.quoted(String(repeating: "k", count: 6000)))])
+        let long = Forge.object([("alg", "\"ES256\""), ("typ", "\"at+jwt\""), ("kid", Forge.quoted(String(repeating: "k", count: 4000)))])
         let cases: [(String, String)] = [
             ("path kid, HMAC with an empty key", Forge.hmac(header: dotDot, claims: body, key: [])),
             ("SQL kid, HMAC with k1", Forge.hmac(header: sql, claims: body, key: Array("k1".utf8))),
             ("kid with NUL, real signature", try gatewaySigned(header: nul, claims: body)),
-            ("6000-byte kid, real signature", try gatewaySigned(header: long, claims: body)),
+            ("4000-byte kid, real signature", try gatewaySigned(header: long, claims: body)),
         ]
         for (label, token) in cases {
             let (response, seen) = try gw.get("/fhir/Patient/pt-bob", bearer: token)

@@ -151,7 +151,6 @@ struct AuthTokenEndpointTests {
         let variants: [(String, String)] = [
             ("other host", "\"https://evil.example/auth/token\""),
             ("array", "[\(Forge.quoted(gw.tokenURL)),\"https://idp.partner.example/token\"]"),
-            ("single-element array", "[\(Forge.quoted(gw.tokenURL))]"),
             ("trailing slash", Forge.quoted(gw.tokenURL + "/")), ("FHIR base", Forge.quoted(gw.fhirBase)),
         ]
         for (label, aud) in variants {
