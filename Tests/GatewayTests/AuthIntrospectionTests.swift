@@ -42,7 +42,8 @@ struct AuthIntrospectionTests {
     @Test("junk and expired tokens are just {\"active\": false}")
     func inactiveTokens() throws {
         let caller = try callerToken()
-        let expired = try gw.token(client: "app-1", scopes: ["system/MedicationDispense.rs"], now: Date().timeIntervalSince1970 - 400)
+        let expired = try gw.token(
+            client: "app-1", scopes: ["system/MedicationDispense.rs"], now: Date().timeIntervalSince1970 - 400)
         for token in ["not-a-token", "a.b.c", expired] {
             let response = try introspect(token, caller: caller)
             #expect(response.status == 200)
