@@ -43,7 +43,8 @@ struct AuthJWKSFetcherTests {
         let ca = setup.jwksPKI.caCertificate
         var failures: [(String, Result<JWKSDocument, any Error>)] = []
         failures.append(("system trust store", await fetch(base + "/ok-\(tag)", ca: nil)))
-        failures.append(("the gateway's test CA", await fetch(base + "/ok-\(tag)", ca: setup.harness.pki.caCertificate)))
+        let otherCA = setup.harness.pki.caCertificate
+        failures.append(("the gateway's test CA", await fetch(base + "/ok-\(tag)", ca: otherCA)))
         failures.append(("plain http", await fetch("http://127.0.0.1:\(setup.jwksServer.port)/ok-\(tag)", ca: ca)))
         failures.append(("redirect", await fetch(base + "/redirect-\(tag)", ca: ca)))
         failures.append(("over the cap", await fetch(base + "/big-\(tag)", ca: ca, maxBodyBytes: 1024)))
