@@ -53,7 +53,8 @@ struct AuthExternalIssuerTests {
     func keysStayWithTheirIssuer() throws {
         _ = try gw.get(Self.searchPath, bearer: partnerToken())  // keys cached
         let asGateway = try Forge.signed(
-            header: partnerHeader(), claims: partnerClaims(issuer: gw.baseURL), key: setup.partnerKey, algorithm: .es256)
+            header: partnerHeader(), claims: partnerClaims(issuer: gw.baseURL), key: setup.partnerKey,
+            algorithm: .es256)
         let otherKey = try PrivateKey.generateEC(.p256)
         let forgedPartner = try Forge.signed(
             header: partnerHeader(), claims: partnerClaims(), key: otherKey, algorithm: .es256)
@@ -144,12 +145,14 @@ struct AuthExternalIssuerTests {
         }
         #expect(statuses.count == expected.count, "curl answered \(statuses.count) of \(expected.count)")
         let wrong = expected.filter { statuses[$0.key] != $0.value }
-        #expect(wrong.isEmpty, "\(wrong.count) requests got an unexpected status, e.g. \(wrong.first.map { "\($0)" } ?? "")")
+        let example = wrong.first.map { "\($0.key) wanted \($0.value), got \(statuses[$0.key] ?? 0)" } ?? ""
+        #expect(wrong.isEmpty, "\(wrong.count) requests got an unexpected status, e.g. \(example)")
 
         // One refetch per 10 s cooldown at most (JWKSCachePolicy.minRefetchInterval), however many kids.
         let refetches = try jwksFetches() - before
         #expect(refetches <= 1 + Int(elapsed / 10), "\(refetches) JWKS fetches in \(Int(elapsed)) s")
-        let forwarded = try gw.upstreamRequests().compactMap { $0.header("X-Request-ID") }.filter { $0.hasPrefix(marker) }
+        let forwarded = try gw.upstreamRequests().compactMap { $0.header("X-Request-ID") }
+            .filter { $0.hasPrefix(marker) }
         #expect(Set(forwarded) == Set(expected.filter { $0.value == 200 }.keys))
     }
 }

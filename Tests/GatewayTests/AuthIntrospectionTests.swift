@@ -12,9 +12,9 @@ struct AuthIntrospectionTests {
     let setup = AuthGateway.setup
     var gw: GatewayHarness { setup.harness }
 
-    func introspect(_ token: String, caller: String?, method: String = "POST") throws -> ClientResponse {
+    func introspect(_ token: String, caller: String?) throws -> ClientResponse {
         try gw.request(
-            method, "/auth/introspect", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+            "POST", "/auth/introspect", headers: [("Content-Type", "application/x-www-form-urlencoded")],
             body: Array("token=\(GatewayHarness.formEncode(token))&token_type_hint=access_token".utf8), bearer: caller)
     }
 
@@ -42,7 +42,8 @@ struct AuthIntrospectionTests {
     @Test("junk and expired tokens are just {\"active\": false}")
     func inactiveTokens() throws {
         let caller = try callerToken()
-        let expired = try gw.token(client: "app-1", scopes: ["system/MedicationDispense.rs"], now: Date().timeIntervalSince1970 - 400)
+        let expired = try gw.token(
+            client: "app-1", scopes: ["system/MedicationDispense.rs"], now: Date().timeIntervalSince1970 - 400)
         for token in ["not-a-token", "a.b.c", expired] {
             let response = try introspect(token, caller: caller)
             #expect(response.status == 200)
@@ -85,7 +86,8 @@ struct AuthIntrospectionTests {
     @Test("GET is 405; a missing, repeated or non-form token parameter is 400")
     func requestShape() throws {
         let caller = try callerToken()
-        #expect(try introspect("x", caller: caller, method: "GET").status == 405)
+        let get = try gw.request("GET", "/auth/introspect?token=x", bearer: caller)
+        #expect(get.status == 405, "\(get.status) \(get.text)")
         let repeated = try gw.request(
             "POST", "/auth/introspect", headers: [("Content-Type", "application/x-www-form-urlencoded")],
             body: Array("token=a&token=b".utf8), bearer: caller)

@@ -125,5 +125,8 @@ struct SmartFetchTests {
         let fetched = try SmartFetch.resources(out + "/MedicationDispense.ndjson.gz")
         #expect(Set(fetched.compactMap { $0["id"]?.stringValue }) == expected, "smart-fetch log:\n\(log.suffix(3000))")
         #expect(fetched.allSatisfy { $0["subject"]?["reference"]?.stringValue == "Patient/\(Self.patient)" })
+        // Its first step, `Patient?_id=<id>`, passed the single-patient policy too.
+        let patients = try SmartFetch.resources(out + "/Patient.ndjson.gz")
+        #expect(patients.compactMap { $0["id"]?.stringValue } == [Self.patient])
     }
 }
