@@ -95,6 +95,7 @@ struct FHIRSekmetTests {
         let links = page.json?["link"]?.arrayValue ?? []
         let next = try #require(links.first { $0["relation"] == "next" }?["url"]?.stringValue)
         #expect(next.hasPrefix(gw.fhirBase + "/"))
+        #expect(!next.contains("pat-00001"), "sekmet's next link is expected to drop the compartment: \(next)")
         // Following it cannot reach another patient: it names none, so it is refused before the upstream.
         let followed = try gw.send("GET", String(next.dropFirst(gw.baseURL.count)), bearer: token)
         #expect(followed.status == 403)
