@@ -88,6 +88,19 @@ struct FHIRBundleIntegrationTests {
         #expect(result.upstream.count == 1)
     }
 
+    @Test("a batch entry under a granular scope is refused (its constraint could not be checked), nothing upstream")
+    func granularScopeEntry() throws {
+        let gw = FHIRGateways.open
+        let category = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
+        let token = try Tokens.patient(gw, ["patient/MedicationRequest.rs?category=\(category)|outpatient"])
+        let result = try gw.send(
+            "POST", "/fhir", bearer: token, headers: Self.json,
+            body: Self.bundle("batch", urls: ["MedicationRequest/mr-alice-2"]))
+        #expect(result.status == 200)
+        #expect(statuses(result) == ["403 Forbidden"])
+        #expect(result.upstream.isEmpty)
+    }
+
     @Test("BND-03: absolute, foreign, traversing, encoded and nested entries: 403 or 400 per entry, nothing upstream")
     func entryURLs() throws {
         let gw = FHIRGateways.open

@@ -77,6 +77,12 @@ extension Exchange {
             if authorized.preRead {
                 return .failure(FHIRRequestError.refused("This write is not available inside a Bundle"))
             }
+            // Fail closed: the response inspector checks granular scope constraints (SCP-05) against the
+            // request's own type, which a Bundle does not have.
+            // TODO(#5): check each entry's response against its own constraints instead of refusing.
+            if !authorized.plan.constraints.isEmpty {
+                return .failure(FHIRRequestError.refused("Granular scopes do not apply inside a Bundle"))
+            }
             return .success(authorized)
         }
     }
