@@ -28,7 +28,8 @@ struct FHIRBundleIntegrationTests {
         let gw = FHIRGateways.sample
         for type in ["batch", "transaction"] {
             let result = try gw.send(
-                "POST", "/fhir", bearer: Tokens.patient(gw), headers: Self.json, body: Self.bundle(type, urls: Self.bnd01))
+                "POST", "/fhir", bearer: Tokens.patient(gw), headers: Self.json,
+                body: Self.bundle(type, urls: Self.bnd01))
             #expect(result.status == 403)
             #expect(result.issueCode == "forbidden")
             #expect(result.upstream.isEmpty)
@@ -48,11 +49,13 @@ struct FHIRBundleIntegrationTests {
     @Test("BND-01: a batch answers the denied entry with 403 and sends only the allowed one upstream")
     func batchPerEntry() throws {
         let gw = FHIRGateways.open
-        let answer = #"{"resourceType":"Bundle","type":"batch-response","entry":[{"resource":\#(Fixtures.patient("pt-alice")),"#
+        let answer =
+            #"{"resourceType":"Bundle","type":"batch-response","entry":[{"resource":\#(Fixtures.patient("pt-alice")),"#
             + #""response":{"status":"200 OK"}}]}"#
         try gw.serve("POST", path: "/fhir", body: answer)
         let result = try gw.send(
-            "POST", "/fhir", bearer: Tokens.patient(gw), headers: Self.json, body: Self.bundle("batch", urls: Self.bnd01))
+            "POST", "/fhir", bearer: Tokens.patient(gw), headers: Self.json,
+            body: Self.bundle("batch", urls: Self.bnd01))
         #expect(result.status == 200)
         #expect(result.json?["type"] == "batch-response")
         #expect(statuses(result) == ["200 OK", "403 Forbidden"])
@@ -64,14 +67,16 @@ struct FHIRBundleIntegrationTests {
         #expect(upstream.method == "POST" && upstream.target == "/fhir")
         let forwarded = try JSONValue.parse(upstream.body)
         #expect(forwarded["type"] == "batch")
-        #expect(forwarded["entry"]?.arrayValue?.compactMap { $0["request"]?["url"]?.stringValue } == ["Patient/pt-alice"])
+        #expect(
+            forwarded["entry"]?.arrayValue?.compactMap { $0["request"]?["url"]?.stringValue } == ["Patient/pt-alice"])
         #expect(!String(decoding: upstream.body, as: UTF8.self).contains("pt-bob"))
     }
 
     @Test("BND-01: an upstream batch answer for another patient becomes a 403 entry")
     func batchResponseInspected() throws {
         let gw = FHIRGateways.open
-        let answer = #"{"resourceType":"Bundle","type":"batch-response","entry":[{"resource":\#(Fixtures.patient("pt-bob")),"#
+        let answer =
+            #"{"resourceType":"Bundle","type":"batch-response","entry":[{"resource":\#(Fixtures.patient("pt-bob")),"#
             + #""response":{"status":"200 OK"}}]}"#
         try gw.serve("POST", path: "/fhir", times: 1, body: answer)
         let result = try gw.send(
@@ -83,6 +88,19 @@ struct FHIRBundleIntegrationTests {
         #expect(result.upstream.count == 1)
     }
 
+    @Test("a batch entry under a granular scope is refused (its constraint could not be checked), nothing upstream")
+    func granularScopeEntry() throws {
+        let gw = FHIRGateways.open
+        let category = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
+        let token = try Tokens.patient(gw, ["patient/MedicationRequest.rs?category=\(category)|outpatient"])
+        let result = try gw.send(
+            "POST", "/fhir", bearer: token, headers: Self.json,
+            body: Self.bundle("batch", urls: ["MedicationRequest/mr-alice-2"]))
+        #expect(result.status == 200)
+        #expect(statuses(result) == ["403 Forbidden"])
+        #expect(result.upstream.isEmpty)
+    }
+
     @Test("BND-03: absolute, foreign, traversing, encoded and nested entries: 403 or 400 per entry, nothing upstream")
     func entryURLs() throws {
         let gw = FHIRGateways.open
@@ -91,7 +109,8 @@ struct FHIRBundleIntegrationTests {
             "Patient/pt-alice/../pt-bob", "Patient%2Fpt-bob", "/fhir/Patient/pt-bob", "Patient/pt-bob?_format=json",
         ]
         var body = Self.bundle("batch", urls: urls)
-        body = String(body.dropLast(2)) + #",{"request":{"method":"POST","url":"/"},"resource":"#
+        body =
+            String(body.dropLast(2)) + #",{"request":{"method":"POST","url":"/"},"resource":"#
             + #"{"resourceType":"Bundle","type":"transaction","entry":[]}}]}"#
         let result = try gw.send("POST", "/fhir", bearer: Tokens.patient(gw), headers: Self.json, body: body)
         #expect(result.status == 200)

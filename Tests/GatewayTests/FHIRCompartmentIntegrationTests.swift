@@ -15,8 +15,10 @@ struct FHIRCompartmentIntegrationTests {
 
     /// Expects 403 forbidden with nothing sent upstream, and returns the body for comparisons.
     @discardableResult
-    func expectRefused(_ method: String, _ path: String, status: Int = 403, bearer: String? = nil, body: String? = nil,
-                       headers: [(String, String)] = [], sourceLocation: SourceLocation = #_sourceLocation) throws -> [UInt8] {
+    func expectRefused(
+        _ method: String, _ path: String, status: Int = 403, bearer: String? = nil, body: String? = nil,
+        headers: [(String, String)] = [], sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> [UInt8] {
         let result = try gw.send(method, path, bearer: try bearer ?? alice, headers: headers, body: body)
         #expect(result.status == status, "\(method) \(path)", sourceLocation: sourceLocation)
         #expect(result.json?["resourceType"] == "OperationOutcome", "\(method) \(path)", sourceLocation: sourceLocation)
@@ -59,12 +61,17 @@ struct FHIRCompartmentIntegrationTests {
     @Test("FHIR-02: a compartment resource read by id is released only when it is the token's patient's")
     func readByID() throws {
         try gw.serve(path: "/fhir/MedicationDispense/md-bob-1", body: Fixtures.dispense("md-bob-1", patient: "pt-bob"))
-        try gw.serve(path: "/fhir/MedicationDispense/md-bob-1/_history/1", body: Fixtures.dispense("md-bob-1", patient: "pt-bob"))
+        try gw.serve(
+            path: "/fhir/MedicationDispense/md-bob-1/_history/1", body: Fixtures.dispense("md-bob-1", patient: "pt-bob")
+        )
         try gw.serve(path: "/fhir/MedicationDispense/md-none", status: 404, body: Fixtures.notFound)
-        try gw.serve(path: "/fhir/MedicationDispense/md-alice-1", body: Fixtures.dispense("md-alice-1", patient: "pt-alice"))
+        try gw.serve(
+            path: "/fhir/MedicationDispense/md-alice-1", body: Fixtures.dispense("md-alice-1", patient: "pt-alice"))
         var bodies: [[UInt8]] = []
-        for path in ["/fhir/MedicationDispense/md-bob-1", "/fhir/MedicationDispense/md-none",
-                     "/fhir/MedicationDispense/md-bob-1/_history/1"] {
+        for path in [
+            "/fhir/MedicationDispense/md-bob-1", "/fhir/MedicationDispense/md-none",
+            "/fhir/MedicationDispense/md-bob-1/_history/1",
+        ] {
             let result = try gw.send("GET", path, bearer: alice)
             #expect(result.status == 403, "\(path)")
             #expect(!result.response.text.contains("pt-bob"))
@@ -80,10 +87,12 @@ struct FHIRCompartmentIntegrationTests {
         #expect(own.json?["id"] == "md-alice-1")
     }
 
-    @Test("FHIR-04: searches that do not name the token's patient are 403", arguments: [
-        "/fhir/MedicationDispense", "/fhir/MedicationDispense?_id=md-bob-1", "/fhir/Patient?family=Otherpatient",
-        "/fhir/Patient", "/fhir/MedicationDispense?code=http://www.nlm.nih.gov/research/umls/rxnorm|1049621",
-    ])
+    @Test(
+        "FHIR-04: searches that do not name the token's patient are 403",
+        arguments: [
+            "/fhir/MedicationDispense", "/fhir/MedicationDispense?_id=md-bob-1", "/fhir/Patient?family=Otherpatient",
+            "/fhir/Patient", "/fhir/MedicationDispense?code=http://www.nlm.nih.gov/research/umls/rxnorm|1049621",
+        ])
     func unpinnedSearch(path: String) throws {
         try expectRefused("GET", path)
     }
@@ -118,9 +127,11 @@ struct FHIRCompartmentIntegrationTests {
         try expectRefused("GET", "/fhir/Patient/$everything")
         try expectRefused("GET", "/fhir/Patient/$everything?_id=pt-alice,pt-bob")
         try expectRefused(
-            "POST", "/fhir/Patient/$everything", body: #"{"resourceType":"Parameters","parameter":[{"name":"_id","valueString":"pt-bob"}]}"#,
+            "POST", "/fhir/Patient/$everything",
+            body: #"{"resourceType":"Parameters","parameter":[{"name":"_id","valueString":"pt-bob"}]}"#,
             headers: [("Content-Type", "application/fhir+json")])
-        try expectRefused("GET", "/fhir/Patient/pt-alice/$everything", bearer: Tokens.patient(gw, ["patient/MedicationDispense.rs"]))
+        try expectRefused(
+            "GET", "/fhir/Patient/pt-alice/$everything", bearer: Tokens.patient(gw, ["patient/MedicationDispense.rs"]))
     }
 
     @Test("FHIR-10: system, type and other-patient instance history are refused")
@@ -137,7 +148,8 @@ struct FHIRCompartmentIntegrationTests {
     func operations() throws {
         try expectRefused("GET", "/fhir/$graphql?query=%7BPatientList%7Bid%2Cname%7Bfamily%7D%7D%7D")
         try expectRefused(
-            "POST", "/fhir/Patient/pt-alice/$graphql", body: #"{"query":"{ MedicationDispenseList(patient:\"pt-bob\"){id} }"}"#,
+            "POST", "/fhir/Patient/pt-alice/$graphql",
+            body: #"{"query":"{ MedicationDispenseList(patient:\"pt-bob\"){id} }"}"#,
             headers: [("Content-Type", "application/json")])
         try expectRefused(
             "POST", "/fhir/MedicationRequest/$hapi.fhir.merge", body: #"{"resourceType":"Parameters","parameter":[]}"#,
@@ -145,14 +157,17 @@ struct FHIRCompartmentIntegrationTests {
         try expectRefused("GET", "/fhir/$export")
         try expectRefused("GET", "/fhir/Patient/$export")
         try expectRefused(
-            "POST", "/fhir/MedicationDispense/md-alice-1/$meta-add", body: #"{"resourceType":"Parameters","parameter":[]}"#,
+            "POST", "/fhir/MedicationDispense/md-alice-1/$meta-add",
+            body: #"{"resourceType":"Parameters","parameter":[]}"#,
             headers: [("Content-Type", "application/fhir+json")])
     }
 
-    @Test("FHIR-12: parameters the gateway cannot reason about are 400 and never forwarded", arguments: [
-        "_filter=patient%20eq%20pt-bob%20or%20patient%20eq%20pt-alice", "_query=all-dispenses",
-        "_list=list-of-controlled", "_content=Otherpatient", "_text=oxycodone", "_containedType=contained",
-    ])
+    @Test(
+        "FHIR-12: parameters the gateway cannot reason about are 400 and never forwarded",
+        arguments: [
+            "_filter=patient%20eq%20pt-bob%20or%20patient%20eq%20pt-alice", "_query=all-dispenses",
+            "_list=list-of-controlled", "_content=Otherpatient", "_text=oxycodone", "_containedType=contained",
+        ])
     func specialParameters(parameter: String) throws {
         try expectRefused("GET", "/fhir/MedicationDispense?patient=pt-alice&" + parameter, status: 400)
     }
@@ -163,7 +178,8 @@ struct FHIRCompartmentIntegrationTests {
         try expectRefused("POST", "/fhir/MedicationDispense/_search", body: "patient=pt-bob", headers: form)
         // (b) query and body both name a patient: pinned 400 (a repeated patient parameter is ambiguous).
         try expectRefused(
-            "POST", "/fhir/MedicationDispense/_search?patient=pt-alice", status: 400, body: "patient=pt-bob", headers: form)
+            "POST", "/fhir/MedicationDispense/_search?patient=pt-alice", status: 400, body: "patient=pt-bob",
+            headers: form)
         try expectRefused(
             "POST", "/fhir/MedicationDispense/_search", status: 415, body: "patient=pt-alice",
             headers: [("Content-Type", "text/plain")])
@@ -171,7 +187,8 @@ struct FHIRCompartmentIntegrationTests {
             "POST", "/fhir/MedicationDispense/_search", status: 415, body: "patient=pt-alice",
             headers: [("Content-Type", "application/x-www-form-urlencoded; charset=utf-16")])
         // Control: the allowed body goes upstream as the equivalent GET, narrowed, with no body.
-        let allowed = try gw.send("POST", "/fhir/MedicationDispense/_search", bearer: alice, headers: form, body: "patient=pt-alice")
+        let allowed = try gw.send(
+            "POST", "/fhir/MedicationDispense/_search", bearer: alice, headers: form, body: "patient=pt-alice")
         #expect(allowed.status == 200)
         let upstream = try #require(allowed.upstream.first)
         #expect(allowed.upstream.count == 1)

@@ -55,7 +55,8 @@ enum Tokens {
     static let alice = ["patient/MedicationDispense.rs", "patient/MedicationRequest.rs", "patient/Patient.rs"]
     static let aliceWrite = alice + ["patient/MedicationRequest.cu", "patient/MedicationDispense.cu"]
 
-    static func patient(_ gw: GatewayHarness, _ scopes: [String] = alice, patient: String = "pt-alice") throws -> String {
+    static func patient(_ gw: GatewayHarness, _ scopes: [String] = alice, patient: String = "pt-alice") throws -> String
+    {
         try gw.token(client: "app-1", scopes: scopes, patient: patient)
     }
 
@@ -95,10 +96,13 @@ extension GatewayHarness {
     ) throws {
         var headerObject = JSONObject([("Content-Type", .string("application/fhir+json"))])
         for (name, value) in headers { headerObject[name] = .string(value) }
-        try recorder!.respond(.object(JSONObject([
-            ("method", .string(method)), ("path", .string(path)), ("status", .int(status)),
-            ("headers", .object(headerObject)), ("body", .string(body)),
-        ] + (times.map { [("times", JSONValue.int($0))] } ?? []))))
+        try recorder!.respond(
+            .object(
+                JSONObject(
+                    [
+                        ("method", .string(method)), ("path", .string(path)), ("status", .int(status)),
+                        ("headers", .object(headerObject)), ("body", .string(body)),
+                    ] + (times.map { [("times", JSONValue.int($0))] } ?? []))))
     }
 
     /// The upstream's own FHIR base (written into links by servers such as sekmet-fhir).
@@ -108,7 +112,8 @@ extension GatewayHarness {
 /// FHIR resources of the attack-case data (attack-cases.md §0 "Fake data").
 enum Fixtures {
     static func dispense(_ id: String, patient: String, medication: String? = nil) -> String {
-        let medicationElement = medication.map { #""medicationReference":{"reference":"Medication/\#($0)"}"# }
+        let medicationElement =
+            medication.map { #""medicationReference":{"reference":"Medication/\#($0)"}"# }
             ?? #""medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"1049621"}]}"#
         return #"{"resourceType":"MedicationDispense","id":"\#(id)","status":"completed",\#(medicationElement),"#
             + #""subject":{"reference":"Patient/\#(patient)"},"performer":[{"actor":{"reference":"Practitioner/prac-1"}}]}"#
@@ -158,7 +163,9 @@ struct FHIRPathFormTests {
         let open = FHIRGateways.open
         let batch = try open.send(
             "POST", "/fhir", bearer: Tokens.patient(open), headers: [("Content-Type", "application/fhir+json")],
-            body: #"{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient/pt-alice/*"}}]}"#)
+            body:
+                #"{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient/pt-alice/*"}}]}"#
+        )
         #expect(batch.status == 200)
         let entry = batch.json?["entry"]?.arrayValue?.first
         #expect(entry?["response"]?["status"]?.stringValue?.hasPrefix("400") == true)

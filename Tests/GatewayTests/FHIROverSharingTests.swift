@@ -17,10 +17,13 @@ struct FHIROverSharingTests {
     func serveOverSharingSearch(path: String) throws {
         let medication = #"{"resourceType":"Medication","id":"med-oxy","code":{"text":"oxycodone"}}"#
         let unreferenced = #"{"resourceType":"Organization","id":"org-bob-pharmacy","name":"Bob's pharmacy"}"#
-        try gw.serve(path: path, body: Fixtures.searchset([
-            Fixtures.dispense("md-alice-1", patient: "pt-alice", medication: "med-oxy"),
-            Fixtures.dispense("md-bob-1", patient: "pt-bob"), medication, unreferenced,
-        ], base: gw.upstreamBase, total: 2))
+        try gw.serve(
+            path: path,
+            body: Fixtures.searchset(
+                [
+                    Fixtures.dispense("md-alice-1", patient: "pt-alice", medication: "med-oxy"),
+                    Fixtures.dispense("md-bob-1", patient: "pt-bob"), medication, unreferenced,
+                ], base: gw.upstreamBase, total: 2))
     }
 
     func checkWithheld(_ result: Exchanged) throws {
@@ -29,7 +32,9 @@ struct FHIROverSharingTests {
         #expect(bundle["total"] == nil)
         let entries = bundle["entry"]?.arrayValue ?? []
         let released = entries.compactMap { entry -> String? in
-            guard let type = entry["resource"]?["resourceType"]?.stringValue, type != "OperationOutcome" else { return nil }
+            guard let type = entry["resource"]?["resourceType"]?.stringValue, type != "OperationOutcome" else {
+                return nil
+            }
             return type + "/" + (entry["resource"]?["id"]?.stringValue ?? "")
         }
         #expect(released == ["MedicationDispense/md-alice-1", "Medication/med-oxy"])
@@ -63,9 +68,13 @@ struct FHIROverSharingTests {
         try checkWithheld(result)
         #expect(result.upstream.map(\.target) == ["/fhir/MedicationDispense?patient=pt-alice"])
         // A search that does not pin the patient by `patient` is narrowed: the gateway adds it.
-        let bySubject = try gw.send("GET", "/fhir/MedicationDispense?subject=Patient/pt-alice", bearer: Tokens.system(gw))
+        let bySubject = try gw.send(
+            "GET", "/fhir/MedicationDispense?subject=Patient/pt-alice", bearer: Tokens.system(gw))
         #expect(bySubject.status == 200)
-        #expect(bySubject.upstream.map(\.target) == ["/fhir/MedicationDispense?subject=Patient/pt-alice&patient=Patient/pt-alice"])
+        #expect(
+            bySubject.upstream.map(\.target) == [
+                "/fhir/MedicationDispense?subject=Patient/pt-alice&patient=Patient/pt-alice"
+            ])
     }
 
     @Test("a read answered with another patient's dispense is the same 403 as a non-existent id")

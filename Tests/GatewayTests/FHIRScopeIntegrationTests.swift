@@ -52,9 +52,11 @@ struct FHIRScopeIntegrationTests {
         #expect(denied.upstream.isEmpty)
     }
 
-    @Test("SCP-02 controls: v2 `.rs` and v1 `.read` grant the search", arguments: [
-        "patient/MedicationDispense.rs", "patient/MedicationDispense.read",
-    ])
+    @Test(
+        "SCP-02 controls: v2 `.rs` and v1 `.read` grant the search",
+        arguments: [
+            "patient/MedicationDispense.rs", "patient/MedicationDispense.read",
+        ])
     func wellFormedScope(scope: String) throws {
         let allowed = try gw.send(
             "GET", "/fhir/MedicationDispense?patient=pt-alice", bearer: Tokens.patient(gw, [scope]))
@@ -66,7 +68,9 @@ struct FHIRScopeIntegrationTests {
     func noPatientContext() throws {
         let scopes = ["patient/MedicationDispense.rs"]
         // (a) no claim and (e) the prefixed form (pinned: not normalised) are 403 from the scope check.
-        for token in [try gw.token(client: "app-1", scopes: scopes), try Tokens.patient(gw, scopes, patient: "Patient/pt-alice")] {
+        for token in [
+            try gw.token(client: "app-1", scopes: scopes), try Tokens.patient(gw, scopes, patient: "Patient/pt-alice"),
+        ] {
             let denied = try gw.send("GET", "/fhir/MedicationDispense", bearer: token)
             #expect(denied.status == 403)
             #expect(denied.upstream.isEmpty)
@@ -113,10 +117,13 @@ struct FHIRGranularScopeTests {
     func constraintOnEntries() throws {
         let path = "/fhir/MedicationRequest"
         // The recorder answers this search whatever its query (path rule); entries of both categories.
-        try gw.serve(path: path, times: 1, body: Fixtures.searchset([
-            Fixtures.request("mr-alice-1", patient: "pt-alice"),
-            Fixtures.request("mr-alice-2", patient: "pt-alice", category: "inpatient"),
-        ], base: gw.upstreamBase, total: 2))
+        try gw.serve(
+            path: path, times: 1,
+            body: Fixtures.searchset(
+                [
+                    Fixtures.request("mr-alice-1", patient: "pt-alice"),
+                    Fixtures.request("mr-alice-2", patient: "pt-alice", category: "inpatient"),
+                ], base: gw.upstreamBase, total: 2))
         let result = try gw.send("GET", "/fhir/MedicationRequest?patient=pt-alice", bearer: token)
         #expect(result.status == 200)
         let entries = result.json?["entry"]?.arrayValue ?? []
@@ -128,10 +135,13 @@ struct FHIRGranularScopeTests {
 
     @Test("(b) reading a resource outside the constraint is the same 403 as a missing id")
     func readOutsideConstraint() throws {
-        try gw.serve(path: "/fhir/MedicationRequest/mr-alice-2", body: Fixtures.request(
-            "mr-alice-2", patient: "pt-alice", category: "inpatient"))
+        try gw.serve(
+            path: "/fhir/MedicationRequest/mr-alice-2",
+            body: Fixtures.request(
+                "mr-alice-2", patient: "pt-alice", category: "inpatient"))
         try gw.serve(path: "/fhir/MedicationRequest/mr-none-5", status: 404, body: Fixtures.notFound)
-        try gw.serve(path: "/fhir/MedicationRequest/mr-alice-1", body: Fixtures.request("mr-alice-1", patient: "pt-alice"))
+        try gw.serve(
+            path: "/fhir/MedicationRequest/mr-alice-1", body: Fixtures.request("mr-alice-1", patient: "pt-alice"))
         let inpatient = try gw.send("GET", "/fhir/MedicationRequest/mr-alice-2", bearer: token)
         let missing = try gw.send("GET", "/fhir/MedicationRequest/mr-none-5", bearer: token)
         #expect(inpatient.status == 403 && missing.status == 403)
@@ -156,8 +166,11 @@ struct FHIRGranularScopeTests {
 
     @Test("(e) the upstream rejects the category: 502, and the gateway never retries without it")
     func upstreamRejectsConstraint() throws {
-        try gw.serve(path: "/fhir/MedicationRequest", status: 400, times: 1, body:
-            #"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"not-supported","diagnostics":"unknown parameter category"}]}"#)
+        try gw.serve(
+            path: "/fhir/MedicationRequest", status: 400, times: 1,
+            body:
+                #"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"not-supported","diagnostics":"unknown parameter category"}]}"#
+        )
         let result = try gw.send("GET", "/fhir/MedicationRequest?patient=pt-alice", bearer: token)
         #expect(result.status == 502)
         #expect(result.upstream.count == 1)

@@ -13,7 +13,9 @@ import Testing
 
 enum SekmetUpstream {
     static let venv: String? = {
-        let candidates = [ProcessInfo.processInfo.environment["PDMP_DEMO_VENV"], GatewayHarness.repositoryRoot + "/.venv"]
+        let candidates = [
+            ProcessInfo.processInfo.environment["PDMP_DEMO_VENV"], GatewayHarness.repositoryRoot + "/.venv",
+        ]
         return candidates.compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0 + "/bin/sekmet") }
     }()
 
@@ -28,11 +30,13 @@ enum SekmetUpstream {
         init(venv: String) throws {
             dataDirectory = NSTemporaryDirectory() + "fhir-sekmet-" + RandomID.hex128()
             let (port, responderPort) = (try GatewayHarness.freePort(), try GatewayHarness.freePort())
-            let start = try Subprocess.run("/usr/bin/python3", [
-                GatewayHarness.repositoryRoot + "/deploy/demo/start-upstream", "--port", String(port),
-                "--responder-port", String(responderPort), "--data-dir", dataDirectory, "--patients", "50",
-                "--venv", venv, "--timeout", "180",
-            ])
+            let start = try Subprocess.run(
+                "/usr/bin/python3",
+                [
+                    GatewayHarness.repositoryRoot + "/deploy/demo/start-upstream", "--port", String(port),
+                    "--responder-port", String(responderPort), "--data-dir", dataDirectory, "--patients", "50",
+                    "--venv", venv, "--timeout", "180",
+                ])
             guard start.status == 0, start.stdoutText.contains("READY") else {
                 throw GatewayError(status: 500, issueType: .exception, "start-upstream failed: \(start.stderr)")
             }
@@ -42,9 +46,11 @@ enum SekmetUpstream {
 
         func stop() {
             gateway.stop()
-            _ = try? Subprocess.run("/usr/bin/python3", [
-                GatewayHarness.repositoryRoot + "/deploy/demo/stop-upstream", "--data-dir", dataDirectory,
-            ])
+            _ = try? Subprocess.run(
+                "/usr/bin/python3",
+                [
+                    GatewayHarness.repositoryRoot + "/deploy/demo/stop-upstream", "--data-dir", dataDirectory,
+                ])
             try? FileManager.default.removeItem(atPath: dataDirectory)
         }
     }
@@ -77,7 +83,8 @@ struct FHIRSekmetTests {
         let token = try gw.token(client: "app-1", scopes: Self.scopes, patient: "pat-00001")
 
         // 1. One patient's dispenses with the pharmacy and, through the prescription, the prescriber.
-        let search = "/fhir/MedicationDispense?patient=pat-00001&_include=MedicationDispense:performer:Organization"
+        let search =
+            "/fhir/MedicationDispense?patient=pat-00001&_include=MedicationDispense:performer:Organization"
             + "&_include=MedicationDispense:prescription&_include:iterate=MedicationRequest:requester:Practitioner"
         let included = try gw.send("GET", search, bearer: token)
         #expect(included.status == 200, "\(included.response.text.prefix(300))")
@@ -95,14 +102,17 @@ struct FHIRSekmetTests {
         let links = page.json?["link"]?.arrayValue ?? []
         let next = try #require(links.first { $0["relation"] == "next" }?["url"]?.stringValue)
         #expect(next.hasPrefix(gw.fhirBase + "/"))
+        #expect(!next.contains("pat-00001"), "sekmet's next link is expected to drop the compartment: \(next)")
         // Following it cannot reach another patient: it names none, so it is refused before the upstream.
         let followed = try gw.send("GET", String(next.dropFirst(gw.baseURL.count)), bearer: token)
         #expect(followed.status == 403)
         #expect(followed.upstream.isEmpty)
         #expect(!followed.response.text.contains("pat-000"))
         // The same link with a system token: a population query, refused by policy.
-        let system = try gw.send("GET", String(next.dropFirst(gw.baseURL.count)), bearer: gw.token(
-            client: "app-9", scopes: ["system/MedicationDispense.rs"]))
+        let system = try gw.send(
+            "GET", String(next.dropFirst(gw.baseURL.count)),
+            bearer: gw.token(
+                client: "app-9", scopes: ["system/MedicationDispense.rs"]))
         #expect(system.status == 403)
 
         // 3. A dispense of another demo patient, read by id with pat-00001's token: the 403 of a missing id.

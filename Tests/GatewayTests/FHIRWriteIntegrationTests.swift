@@ -36,14 +36,16 @@ struct FHIRWriteIntegrationTests {
             #"{"reference":"\#(gw.upstreamBase)/Patient/pt-bob"}"#, #"{"reference":"Patient/pt-bob/_history/2"}"#,
         ]
         for subject in bobForms {
-            let result = try gw.send("POST", "/fhir/MedicationDispense", bearer: aliceWrite, headers: Self.json,
-                                     body: dispenseBody(subject: subject))
+            let result = try gw.send(
+                "POST", "/fhir/MedicationDispense", bearer: aliceWrite, headers: Self.json,
+                body: dispenseBody(subject: subject))
             #expect(result.status == 403, "\(subject)")
             #expect(result.upstream.isEmpty)
         }
         let mixed = try gw.send(
             "POST", "/fhir/MedicationDispense", bearer: aliceWrite, headers: Self.json,
-            body: dispenseBody(subject: #"{"reference":"Patient/pt-alice"}"#, extra: #","receiver":[{"reference":"Patient/pt-bob"}]"#))
+            body: dispenseBody(
+                subject: #"{"reference":"Patient/pt-alice"}"#, extra: #","receiver":[{"reference":"Patient/pt-bob"}]"#))
         #expect(mixed.status == 403)
         #expect(mixed.upstream.isEmpty)
         let identifier = #"{"identifier":{"system":"http://pdmp.example/mrn","value":"TEST-0002"}}"#
@@ -51,8 +53,9 @@ struct FHIRWriteIntegrationTests {
         let containedPatient =
             #","contained":[{"resourceType":"Patient","id":"p1","identifier":[{"system":"http://pdmp.example/mrn","value":"TEST-0002"}]}]"#
         for (subject, extra) in [(identifier, ""), (contained, containedPatient)] {
-            let result = try gw.send("POST", "/fhir/MedicationDispense", bearer: aliceWrite, headers: Self.json,
-                                     body: dispenseBody(subject: subject, extra: extra))
+            let result = try gw.send(
+                "POST", "/fhir/MedicationDispense", bearer: aliceWrite, headers: Self.json,
+                body: dispenseBody(subject: subject, extra: extra))
             #expect(result.status == 422, "\(subject)")
             #expect(result.upstream.isEmpty)
         }
@@ -60,9 +63,10 @@ struct FHIRWriteIntegrationTests {
 
     @Test("FHIR-16 control: a create for the token's patient goes upstream as checked; Location is rewritten")
     func createOwn() throws {
-        try gw.serve("POST", path: "/fhir/MedicationDispense", status: 201,
-                     body: Fixtures.dispense("md-new-1", patient: "pt-alice"),
-                     headers: ["Location": gw.upstreamBase + "/MedicationDispense/md-new-1/_history/1"])
+        try gw.serve(
+            "POST", path: "/fhir/MedicationDispense", status: 201,
+            body: Fixtures.dispense("md-new-1", patient: "pt-alice"),
+            headers: ["Location": gw.upstreamBase + "/MedicationDispense/md-new-1/_history/1"])
         let body = dispenseBody(subject: #"{"reference":"Patient/pt-alice"}"#)
         let result = try gw.send("POST", "/fhir/MedicationDispense", bearer: aliceWrite, headers: Self.json, body: body)
         #expect(result.status == 201)
@@ -77,22 +81,26 @@ struct FHIRWriteIntegrationTests {
     func updates() throws {
         try gw.serve(path: "/fhir/MedicationRequest/mr-bob-1", body: Fixtures.request("mr-bob-1", patient: "pt-bob"))
         try gw.serve(path: "/fhir/MedicationRequest/mr-new-9", status: 404, body: Fixtures.notFound)
-        let otherID = try gw.send("PUT", "/fhir/MedicationRequest/mr-alice-1", bearer: aliceWrite, headers: Self.json,
-                                  body: Fixtures.request("mr-bob-1", patient: "pt-alice"))
+        let otherID = try gw.send(
+            "PUT", "/fhir/MedicationRequest/mr-alice-1", bearer: aliceWrite, headers: Self.json,
+            body: Fixtures.request("mr-bob-1", patient: "pt-alice"))
         #expect(otherID.status == 400)
         #expect(otherID.upstream.isEmpty)
-        let otherType = try gw.send("PUT", "/fhir/MedicationRequest/mr-alice-1", bearer: aliceWrite, headers: Self.json,
-                                    body: #"{"resourceType":"Patient","id":"mr-alice-1"}"#)
+        let otherType = try gw.send(
+            "PUT", "/fhir/MedicationRequest/mr-alice-1", bearer: aliceWrite, headers: Self.json,
+            body: #"{"resourceType":"Patient","id":"mr-alice-1"}"#)
         #expect(otherType.status == 400)
         #expect(otherType.upstream.isEmpty)
         // (b) the body names pt-alice, but the stored resource is Bob's: only the gateway's pre-read went up.
-        let takeover = try gw.send("PUT", "/fhir/MedicationRequest/mr-bob-1", bearer: aliceWrite, headers: Self.json,
-                                   body: Fixtures.request("mr-bob-1", patient: "pt-alice"))
+        let takeover = try gw.send(
+            "PUT", "/fhir/MedicationRequest/mr-bob-1", bearer: aliceWrite, headers: Self.json,
+            body: Fixtures.request("mr-bob-1", patient: "pt-alice"))
         #expect(takeover.status == 403)
         #expect(takeover.upstream.map { "\($0.method) \($0.target)" } == ["GET /fhir/MedicationRequest/mr-bob-1"])
         // (d) create-on-update with a client-assigned id: pinned 403, identical to (b) (no existence oracle).
-        let create = try gw.send("PUT", "/fhir/MedicationRequest/mr-new-9", bearer: aliceWrite, headers: Self.json,
-                                 body: Fixtures.request("mr-new-9", patient: "pt-alice"))
+        let create = try gw.send(
+            "PUT", "/fhir/MedicationRequest/mr-new-9", bearer: aliceWrite, headers: Self.json,
+            body: Fixtures.request("mr-new-9", patient: "pt-alice"))
         #expect(create.status == 403)
         #expect(create.response.body == takeover.response.body)
         #expect(create.upstream.map { "\($0.method) \($0.target)" } == ["GET /fhir/MedicationRequest/mr-new-9"])
@@ -100,13 +108,18 @@ struct FHIRWriteIntegrationTests {
 
     @Test("FHIR-18 control: updating the token's patient's record reads it, then sends the checked body")
     func updateOwn() throws {
-        try gw.serve(path: "/fhir/MedicationRequest/mr-alice-7", body: Fixtures.request("mr-alice-7", patient: "pt-alice"))
-        try gw.serve("PUT", path: "/fhir/MedicationRequest/mr-alice-7", body: Fixtures.request("mr-alice-7", patient: "pt-alice"))
+        try gw.serve(
+            path: "/fhir/MedicationRequest/mr-alice-7", body: Fixtures.request("mr-alice-7", patient: "pt-alice"))
+        try gw.serve(
+            "PUT", path: "/fhir/MedicationRequest/mr-alice-7", body: Fixtures.request("mr-alice-7", patient: "pt-alice")
+        )
         let body = Fixtures.request("mr-alice-7", patient: "pt-alice", category: "community")
-        let result = try gw.send("PUT", "/fhir/MedicationRequest/mr-alice-7", bearer: aliceWrite, headers: Self.json, body: body)
+        let result = try gw.send(
+            "PUT", "/fhir/MedicationRequest/mr-alice-7", bearer: aliceWrite, headers: Self.json, body: body)
         #expect(result.status == 200)
-        #expect(result.upstream.map { "\($0.method) \($0.target)" }
-            == ["GET /fhir/MedicationRequest/mr-alice-7", "PUT /fhir/MedicationRequest/mr-alice-7"])
+        #expect(
+            result.upstream.map { "\($0.method) \($0.target)" }
+                == ["GET /fhir/MedicationRequest/mr-alice-7", "PUT /fhir/MedicationRequest/mr-alice-7"])
         #expect(try JSONValue.parse(result.upstream.last?.body ?? []) == JSONValue.parse(body))
     }
 
@@ -118,10 +131,13 @@ struct FHIRWriteIntegrationTests {
             ("PUT", "/fhir/MedicationRequest?\(rx)", Self.json, body),
             ("DELETE", "/fhir/MedicationDispense?status=completed", [], nil),
             ("POST", "/fhir/MedicationRequest", Self.json + [("If-None-Exist", rx)], body),
-            ("PATCH", "/fhir/MedicationRequest?\(rx)", [("Content-Type", "application/json-patch+json")],
-             #"[{"op":"replace","path":"/status","value":"stopped"}]"#),
+            (
+                "PATCH", "/fhir/MedicationRequest?\(rx)", [("Content-Type", "application/json-patch+json")],
+                #"[{"op":"replace","path":"/status","value":"stopped"}]"#
+            ),
         ]
-        let write = try Tokens.patient(gw, Tokens.aliceWrite + ["patient/MedicationDispense.d", "patient/MedicationRequest.u"])
+        let write = try Tokens.patient(
+            gw, Tokens.aliceWrite + ["patient/MedicationDispense.d", "patient/MedicationRequest.u"])
         for (method, path, headers, body) in cases {
             let result = try gw.send(method, path, bearer: write, headers: headers, body: body)
             #expect(result.status == 403, "\(method) \(path)")
@@ -132,9 +148,11 @@ struct FHIRWriteIntegrationTests {
     @Test("FHIR-20: XML, mislabelled, _format, duplicate-key and UTF-16 bodies never reach the upstream")
     func bodyFormats() throws {
         let json = Fixtures.request("mr-y", patient: "pt-alice", withID: false)
-        let xml = #"<MedicationRequest xmlns="http://hl7.org/fhir"><status value="active"/><intent value="order"/>"#
+        let xml =
+            #"<MedicationRequest xmlns="http://hl7.org/fhir"><status value="active"/><intent value="order"/>"#
             + #"<subject><reference value="Patient/pt-bob"/></subject></MedicationRequest>"#
-        let duplicate = #"{"resourceType":"MedicationRequest","status":"active","intent":"order","#
+        let duplicate =
+            #"{"resourceType":"MedicationRequest","status":"active","intent":"order","#
             + #""subject":{"reference":"Patient/pt-alice"},"medicationCodeableConcept":{"text":"x"},"#
             + #""subject":{"reference":"Patient/pt-bob"}}"#
         let cases: [(String, [(String, String)], String, Int)] = [
@@ -162,10 +180,13 @@ struct FHIRWriteIntegrationTests {
 
     @Test("FHIR-10 (e): an instance history with a version in another compartment is denied whole")
     func historyAcrossCompartments() throws {
-        let versions = [Fixtures.request("mr-alice-5", patient: "pt-alice"), Fixtures.request("mr-alice-5", patient: "pt-bob")]
+        let versions = [
+            Fixtures.request("mr-alice-5", patient: "pt-alice"), Fixtures.request("mr-alice-5", patient: "pt-bob"),
+        ]
         let entries = versions.map { #"{"resource":\#($0)}"# }.joined(separator: ",")
-        try gw.serve(path: "/fhir/MedicationRequest/mr-alice-5/_history",
-                     body: #"{"resourceType":"Bundle","type":"history","entry":[\#(entries)]}"#)
+        try gw.serve(
+            path: "/fhir/MedicationRequest/mr-alice-5/_history",
+            body: #"{"resourceType":"Bundle","type":"history","entry":[\#(entries)]}"#)
         let result = try gw.send("GET", "/fhir/MedicationRequest/mr-alice-5/_history", bearer: Tokens.patient(gw))
         #expect(result.status == 403)
         #expect(!result.response.text.contains("pt-bob"))

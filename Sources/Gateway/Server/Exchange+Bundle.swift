@@ -52,10 +52,11 @@ extension Exchange {
         plan.batchSlots = isBatch ? slots : nil
         if isBatch && forwardedEntries.isEmpty {
             // Nothing left to ask: the gateway answers the batch itself.
-            let response = JSONValue.object(JSONObject([
-                ("resourceType", .string("Bundle")), ("type", .string("batch-response")),
-                ("entry", .array(slots.map { $0 ?? Self.errorEntry(FHIRRequestError.accessDenied) })),
-            ]))
+            let response = JSONValue.object(
+                JSONObject([
+                    ("resourceType", .string("Bundle")), ("type", .string("batch-response")),
+                    ("entry", .array(slots.map { $0 ?? Self.errorEntry(FHIRRequestError.accessDenied) })),
+                ]))
             let headers = HTTPHeaders([("Content-Type", Responses.fhirJSON), ("Cache-Control", "no-store")])
             return succeed(HTTPResponse(status: 200, headers: headers, body: response.serialized()))
         }
@@ -75,6 +76,12 @@ extension Exchange {
         case .success(let authorized):
             if authorized.preRead {
                 return .failure(FHIRRequestError.refused("This write is not available inside a Bundle"))
+            }
+            // Fail closed: the response inspector checks granular scope constraints (SCP-05) against the
+            // request's own type, which a Bundle does not have.
+            // TODO(#5): check each entry's response against its own constraints instead of refusing.
+            if !authorized.plan.constraints.isEmpty {
+                return .failure(FHIRRequestError.refused("Granular scopes do not apply inside a Bundle"))
             }
             return .success(authorized)
         }
@@ -107,11 +114,16 @@ extension Exchange {
     static func errorEntry(_ error: any HTTPResponseError) -> JSONValue {
         let outcome = OperationOutcome.value(severity: .error, code: error.issueType, diagnostics: error.publicMessage)
         let reason = reasonPhrase(error.status)
-        return .object(JSONObject([
-            ("response", .object(JSONObject([
-                ("status", .string("\(error.status) \(reason)")), ("outcome", outcome),
-            ]))),
-        ]))
+        return .object(
+            JSONObject([
+                (
+                    "response",
+                    .object(
+                        JSONObject([
+                            ("status", .string("\(error.status) \(reason)")), ("outcome", outcome),
+                        ]))
+                )
+            ]))
     }
 
     /// Puts the upstream's answers (for the forwarded entries, in order) and the gateway's refusals back in

@@ -308,7 +308,9 @@ final class Exchange {
     /// 200 (another patient's resource, a missing one, an upstream error) is the same 403, so the write is
     /// no existence oracle; create-on-update with a client-assigned id is therefore refused (pinned).
     func preReadTarget(_ interaction: Interaction, plan: ResponsePlan) {
-        guard let type = interaction.resourceType, let id = interaction.id else { return deny(FHIRRequestError.accessDenied) }
+        guard let type = interaction.resourceType, let id = interaction.id else {
+            return deny(FHIRRequestError.accessDenied)
+        }
         let target = UpstreamRequestBuilder.upstreamTarget(
             basePath: snapshot.config.upstream.basePath, segments: [type, id], query: [])
         var headers = HTTPHeaders()
@@ -334,7 +336,8 @@ final class Exchange {
 
     func buildUpstreamRequest(_ interaction: Interaction) -> HTTPRequest {
         let upstream = snapshot.config.upstream
-        let segments = Array(request.path.split(separator: "/").dropFirst(snapshot.router.baseSegments.count).map(String.init))
+        let segments = request.path.split(separator: "/").dropFirst(snapshot.router.baseSegments.count)
+            .map(String.init)
         var method = request.method
         var body = request.body
         var headers = request.headers
@@ -366,14 +369,16 @@ final class Exchange {
         {
             body = resource.serialized()
         }
-        let target = UpstreamRequestBuilder.upstreamTarget(basePath: upstream.basePath, segments: pathSegments, query: query)
+        let target = UpstreamRequestBuilder.upstreamTarget(
+            basePath: upstream.basePath, segments: pathSegments, query: query)
         return UpstreamRequestBuilder.build(
             method: method, upstreamTarget: target, headers: headers, body: body, context: forwardingContext,
             upstreamAuthorization: upstream.authorization, allowCompression: false)
     }
 
     var forwardingContext: ForwardingContext {
-        ForwardingContext(peerAddress: context.remoteAddress.host, requestHost: request.headers["host"], requestID: requestID)
+        ForwardingContext(
+            peerAddress: context.remoteAddress.host, requestHost: request.headers["host"], requestID: requestID)
     }
 
     /// Query pairs rebuilt from parsed search parameters (values re-joined with `,`, commas inside a value
@@ -394,7 +399,8 @@ final class Exchange {
         return query.split(separator: "&").map { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
-            let value = parts.count > 1 ? (String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "") : ""
+            let raw = parts.count > 1 ? String(parts[1]).replacingOccurrences(of: "+", with: " ") : ""
+            let value = raw.removingPercentEncoding ?? ""
             return (name, value)
         }
     }
@@ -403,7 +409,8 @@ final class Exchange {
         // FHIR-01/02: for a patient-context token a missing or deleted target answers exactly like another
         // patient's resource (attack-cases "Decisions already taken" (2)).
         if plan.hidesMissing,
-            let replacement = ResponseInspector.replacement(forUpstreamStatus: upstream.status, interaction: interaction)
+            let replacement = ResponseInspector.replacement(
+                forUpstreamStatus: upstream.status, interaction: interaction)
         {
             return deny(replacement)
         }
