@@ -132,6 +132,9 @@ public enum CompartmentCheck {
     public static func narrowed(_ interaction: Interaction, to patient: String) -> Interaction? {
         guard interaction.kind == .searchType, let type = interaction.resourceType else { return nil }
         var result = interaction
+        // Already pinned to exactly this patient: adding the parameter again would make the search (and the
+        // upstream's paging links, which repeat it) one the classifier refuses as ambiguous.
+        if pins(interaction, to: patient, type: type) { return interaction }
         if type == "Patient" {
             result.parameters.append(SearchParameter(name: "_id", values: [patient]))
         } else if let name = narrowingParameter(for: type) {
@@ -141,6 +144,15 @@ public enum CompartmentCheck {
         }
         result.patients.insert(patient)
         return result
+    }
+
+    // True when the search has the narrowing parameter itself (no modifier, no chain) naming only `patient`.
+    private static func pins(_ interaction: Interaction, to patient: String, type: String) -> Bool {
+        let name = type == "Patient" ? "_id" : narrowingParameter(for: type)
+        return interaction.parameters.contains { parameter in
+            parameter.name == name && parameter.modifier == nil && parameter.chain == nil && !parameter.values.isEmpty
+                && parameter.values.allSatisfy { $0 == patient || $0 == "Patient/" + patient }
+        }
     }
 
     // The search parameter that selects "resources about this patient": `patient` where the type has it,

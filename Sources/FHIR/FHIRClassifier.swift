@@ -215,7 +215,7 @@ public struct FHIRClassifier: Sendable {
             parameters: parameters, patients: type == "Patient" ? [id] : [], returnedTypes: [type])
     }
 
-    // `[base]/Patient/id/T` and `[base]/Patient/id/*` (R4 http.html "Variant Searches").
+    // `[base]/Patient/id/T` (R4 http.html "Variant Searches").
     private func classifyCompartmentSearch(_ request: RawRequest, type: String, id: String, target: String)
         throws(FHIRRequestError) -> Interaction
     {
@@ -225,27 +225,20 @@ public struct FHIRClassifier: Sendable {
         guard request.method == "GET" || request.method == "HEAD" else {
             throw .methodNotAllowed("Compartment search requires GET")
         }
-        let returned: Set<String>
-        let parameters: [SearchParameter]
-        if target == "*" {
-            returned = PatientCompartment.memberTypes
-            parameters = try searchParameters(request.query, type: nil)
-        } else {
-            guard ResourceTypes.isKnown(target) else { throw .invalid("Unknown resource type") }
-            guard PatientCompartment.isMember(target), target != "Patient" else {
-                throw .invalid("This resource type is not in the Patient compartment")  // FHIR-05 (d)
-            }
-            returned = [target]
-            parameters = try searchParameters(request.query, type: target)
+        // `Patient/{id}/*` never gets here: `*` is not a path byte (Router and CanonicalTarget refuse it
+        // with 400), so every compartment search names one member type the scopes can be checked against.
+        guard ResourceTypes.isKnown(target) else { throw .invalid("Unknown resource type") }
+        guard PatientCompartment.isMember(target), target != "Patient" else {
+            throw .invalid("This resource type is not in the Patient compartment")  // FHIR-05 (d)
         }
+        let parameters = try searchParameters(request.query, type: target)
         var interaction = try searchInteraction(
-            kind: .searchCompartment, method: request.method,
-            type: target == "*" ? nil : target, parameters)
-        interaction.resourceType = target == "*" ? nil : target
+            kind: .searchCompartment, method: request.method, type: target, parameters)
+        interaction.resourceType = target
         interaction.compartmentTargetType = target
         interaction.id = id
         interaction.patients.insert(id)
-        interaction.returnedTypes.formUnion(returned)
+        interaction.returnedTypes.insert(target)
         return interaction
     }
 

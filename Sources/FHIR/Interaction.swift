@@ -13,7 +13,7 @@ public enum InteractionKind: String, Sendable, Hashable, CaseIterable {
     case historySystem = "history-system"
     case searchType = "search-type"
     case searchSystem = "search-system"
-    /// `Patient/{id}/{type}` (or `Patient/{id}/*`).
+    /// `Patient/{id}/{type}` (`Patient/{id}/*` is refused with 400: `*` is not a canonical path byte).
     case searchCompartment = "search-compartment"
     case capabilities
     case batch, transaction
@@ -109,7 +109,7 @@ public struct Interaction: Sendable, Hashable {
     /// The operation name without `$`, e.g. `pdmp-history`, for `.operation`.
     public var operation: String?
     public var operationLevel: OperationLevel?
-    /// For a compartment search `Patient/{id}/{type}`: the target type (`*` for all).
+    /// For a compartment search `Patient/{id}/{type}`: the target type.
     public var compartmentTargetType: String?
     /// Search (or operation) parameters from the query and, for POST `_search`, the form body.
     public var parameters: [SearchParameter]
@@ -117,7 +117,7 @@ public struct Interaction: Sendable, Hashable {
     /// references in bodies), normalised to bare ids. Empty when it names none.
     public var patients: Set<String>
     /// Resource types a search can return: the target type plus every `_include`/`_revinclude` target.
-    /// `*` means any type (a system search without `_type`); `Patient/x/*` lists every compartment type.
+    /// `*` means any type (a system search without `_type`).
     public var returnedTypes: Set<String>
     /// The `$pdmp-history` (or `$process-message` request) parameters, when this is one.
     public var pdmpHistory: PDMPHistoryRequest?

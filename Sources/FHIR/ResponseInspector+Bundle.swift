@@ -13,7 +13,9 @@ extension ResponseInspector.Context {
             return nil
         }
         var result = bundle
-        if withheld > 0 {
+        let isResponse = type == "batch-response" || type == "transaction-response"
+        if withheld > 0 && !isResponse {
+            // (A batch or transaction response keeps one entry per request: withheld ones became 403 entries.)
             // The client learns that something was withheld, never what (R4 search.html §3.1.1.4 "outcome").
             result = result.removing("total")
             var notice: [(String, JSONValue)] = [("resource", withheldNotice())]

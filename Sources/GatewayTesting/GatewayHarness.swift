@@ -62,11 +62,15 @@ public final class GatewayHarness: @unchecked Sendable {
         public var networks: [String]
         public var status: String
         public var algorithm: JWSAlgorithm
+        /// A key made by the test (e.g. for a third-party client); nil generates one.
+        public var key: PrivateKey?
+        /// The registered `kid`; nil uses `<id>-key-1`.
+        public var kid: String?
 
         public init(
             id: String, scopes: [String], npis: [String] = [], roles: [String] = ["prescriber"],
             kind: String = "provider", networks: [String] = [], status: String = "active",
-            algorithm: JWSAlgorithm = .es384
+            algorithm: JWSAlgorithm = .es384, key: PrivateKey? = nil, kid: String? = nil
         ) {
             self.id = id
             self.scopes = scopes
@@ -76,6 +80,8 @@ public final class GatewayHarness: @unchecked Sendable {
             self.networks = networks
             self.status = status
             self.algorithm = algorithm
+            self.key = key
+            self.kid = kid
         }
     }
 
@@ -85,10 +91,11 @@ public final class GatewayHarness: @unchecked Sendable {
     ///   - clients: requesters to register (keys generated here).
     ///   - policyDirectory: policies to load; nil uses the repository's `policies/`.
     ///   - extraConfig: more top-level YAML appended to gateway.yaml (e.g. `limits:` overrides).
+    ///   - authConfig: more keys of the `auth:` section (e.g. `external_issuers:`), written unindented.
     ///   - auditConfig: the whole `audit:` block; nil = `directory: audit` (see ``writeConfig``).
     public init(
         upstreamURL: String? = nil, clients: [ClientSpec] = [], policyDirectory: String? = nil,
-        extraConfig: String = "", authMode: String = "smart", auditConfig: String? = nil
+        extraConfig: String = "", authMode: String = "smart", authConfig: String = "", auditConfig: String? = nil
     ) throws {
         pki = try TestPKI.make(caName: "pdmp-gateway test CA")
         directory = pki.directory + "/gateway"
@@ -100,8 +107,9 @@ public final class GatewayHarness: @unchecked Sendable {
         var requesters: [String: TestRequester] = [:]
         var entries: [ClientEntry] = []
         for spec in clients {
-            let key = spec.algorithm == .rs384 ? try PrivateKey.generateRSA(bits: 2048) : try PrivateKey.generateEC(.p384)
-            let kid = spec.id + "-key-1"
+            let key = try spec.key
+                ?? (spec.algorithm == .rs384 ? PrivateKey.generateRSA(bits: 2048) : PrivateKey.generateEC(.p384))
+            let kid = spec.kid ?? spec.id + "-key-1"
             let jwk = try SigningKey(keyID: kid, algorithm: spec.algorithm, privateKey: key).publicJWK()
             requesters[spec.id] = TestRequester(id: spec.id, key: key, kid: kid, algorithm: spec.algorithm)
             let client = RegisteredClient(
@@ -117,7 +125,7 @@ public final class GatewayHarness: @unchecked Sendable {
         let upstream = upstreamURL ?? recorder!.baseURL
         try Self.writeConfig(
             to: directory + "/gateway.yaml", port: Self.freePort(), adminPort: Self.freePort(), pki: pki,
-            upstreamURL: upstream, policyDirectory: policies, authMode: authMode,
+            upstreamURL: upstream, policyDirectory: policies, authMode: authMode, authConfig: authConfig,
             auditConfig: auditConfig ?? "audit:\n  directory: audit\n", extraConfig: extraConfig)
         runtime = try GatewayRuntime(
             configPath: directory + "/gateway.yaml", logger: Logger(label: "test", level: .error))
@@ -130,11 +138,12 @@ public final class GatewayHarness: @unchecked Sendable {
     /// must hold `keys/` and `clients.yaml` (the harness directory does).
     /// - Parameters:
     ///   - adminPort: the admin listener's port; 0 disables it.
+    ///   - authConfig: more keys of the `auth:` section, written unindented.
     ///   - auditConfig: the whole `audit:` block, e.g. `"audit:\n  directory: audit\n"`.
     public static func writeConfig(
         to path: String, port: Int, adminPort: Int, pki: TestPKI, upstreamURL: String, policyDirectory: String,
-        authMode: String = "smart", auditConfig: String = "audit:\n  directory: audit\n", eventLoops: Int = 2,
-        logLevel: String = "error", extraConfig: String = ""
+        authMode: String = "smart", authConfig: String = "", auditConfig: String = "audit:\n  directory: audit\n",
+        eventLoops: Int = 2, logLevel: String = "error", extraConfig: String = ""
     ) throws {
         let config = """
             listen:
@@ -154,6 +163,7 @@ public final class GatewayHarness: @unchecked Sendable {
               mode: \(authMode)
               signing_keys: keys
               clients: clients.yaml
+            \(authConfig.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
             policies: \(policyDirectory)
             event_loops: \(eventLoops)
             logging:

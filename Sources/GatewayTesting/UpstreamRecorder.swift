@@ -27,11 +27,17 @@ public final class UpstreamRecorder: @unchecked Sendable {
         }
     }
 
+    /// Whether the data port speaks TLS.
+    public let tls: Bool
+
     /// Starts `recorder.py` on ephemeral ports and waits for its READY line.
-    public init(repositoryRoot: String) throws {
+    /// - Parameter tlsCertificate: certificate and key files for a TLS data port (`--tls-cert/--tls-key`).
+    public init(repositoryRoot: String, tlsCertificate: (certificate: String, key: String)? = nil) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = [repositoryRoot + "/Tests/upstream/recorder.py", "--port", "0", "--control-port", "0"]
+            + (tlsCertificate.map { ["--tls-cert", $0.certificate, "--tls-key", $0.key] } ?? [])
+        tls = tlsCertificate != nil
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
@@ -64,7 +70,7 @@ public final class UpstreamRecorder: @unchecked Sendable {
     }
 
     /// Base URL of the data port with the FHIR base path.
-    public var baseURL: String { "http://127.0.0.1:\(port)/fhir" }
+    public var baseURL: String { "\(tls ? "https" : "http")://127.0.0.1:\(port)/fhir" }
 
     /// Everything received so far, oldest first.
     public func requests() throws -> [Request] {

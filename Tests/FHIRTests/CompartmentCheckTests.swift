@@ -51,6 +51,12 @@ struct CompartmentCheckTests {
         #expect(CompartmentCheck.requestDecision(narrowed, allowedPatients: Self.alice).isAllowed)
         let patients = try #require(CompartmentCheck.narrowed(try classify("GET", "/fhir/Patient"), to: "pt-alice"))
         #expect(patients.parameters.last == SearchParameter(name: "_id", values: ["pt-alice"]))
+        // A search already pinned to the patient is left as it is (a repeated `patient` would be refused
+        // when the upstream's paging link repeats it).
+        let pinned = try classify("GET", "/fhir/MedicationDispense?patient=pt-alice")
+        #expect(CompartmentCheck.narrowed(pinned, to: "pt-alice") == pinned)
+        let other = try classify("GET", "/fhir/MedicationDispense?patient=pt-bob")
+        #expect(CompartmentCheck.narrowed(other, to: "pt-alice")?.parameters.count == 2)
     }
 
     @Test("compartment searches: the path id must be the patient (FHIR-05)")

@@ -112,8 +112,8 @@ struct FHIRClassifierTests {
         #expect(bob.patients == ["pt-bob"] && bob.compartmentTargetType == "MedicationDispense")
         let mixed = try classify("GET", "/fhir/Patient/pt-alice/MedicationDispense?patient=pt-bob")
         #expect(mixed.patients == ["pt-alice", "pt-bob"])
-        let all = try classify("GET", "/fhir/Patient/pt-alice/*")
-        #expect(all.returnedTypes.contains("MedicationDispense") && all.returnedTypes.contains("Observation"))
+        // `*` is refused like the router refuses it (one canonical path form; FHIR-05 (c) pinned to 400).
+        #expect(refusal("GET", "/fhir/Patient/pt-alice/*")?.status == 400)
         #expect(refusal("GET", "/fhir/Patient/pt-alice/Practitioner")?.status == 400)
         #expect(refusal("GET", "/fhir/Practitioner/prac-1/MedicationRequest")?.status == 403)
     }

@@ -11,17 +11,24 @@ enum Usage {
           check   [--config FILE]              validate config, clients and policies; exit 1 with file:line errors
           policy test    [--config FILE] [PATH...]
                                                run policy test cases (default: <policies>/tests)
-          policy explain [--config FILE] --client ID [--scope S] METHOD URL [--body FILE]
-                                               show which rules match one request and why
-          clients list|add|remove|suspend|activate [--config FILE] ...
-                                               manage the requester registry (clients.yaml)
-          keys generate --alg ES256|RS256 --out DIR
-                                               create a token-signing key
-          token --client ID --key KEY.pem --token-url URL [--scope S] [--kid KID] [--alg ES384|RS384] [--cacert FILE]
-                                               act as a SMART backend client: sign an assertion, print a token
-          audit verify FILE...                 check the audit hash chain; names the first broken record
+          policy explain [--config FILE] --client ID [--scope S] [--patient P] METHOD URL
+                         [--body FILE] [--content-type T]
+                                               show the scope decision and which rules match one request, and why
+          clients list [--json]                list the requester registry (auth.clients in the config)
+          clients add ID [--name N] [--kind provider|organization] [--npi X]... [--dea X]... [--role R]...
+                         [--network CIDR]... [--scope S]... [--replace]
+                         (--jwks FILE | --jwks-url URL | --public-key PEM [--kid KID] [--alg ES384|RS384])
+          clients remove|suspend|activate ID   change one registration (every clients command takes --config)
+          keys generate [--alg ES256|ES384|RS256|RS384] --out DIR
+                                               create a token-signing key (default ES256)
+          token --client ID --key KEY.pem --token-url URL [--scope S] [--kid KID] [--alg ES384|RS384]
+                [--cacert FILE] [--json]       act as a SMART backend client: print an access token
+          audit verify FILE|DIR...             check the audit hash chain; names the first broken record
           version                              print the version
 
-        The config file defaults to ./gateway.yaml. Every field is documented in docs/configuration.md.
+        Exit status: 0 success, 1 a check or test failed (or the command could not do its work), 2 usage error.
+        Registry and key changes reach a running gateway on its next reload (SIGHUP or POST /admin/reload).
+        The config file defaults to ./gateway.yaml. Every field is documented in docs/configuration.md;
+        every command in docs/cli.md.
         """
 }

@@ -4,6 +4,7 @@
 import Foundation
 public import GatewayCore
 public import GatewayYAML
+import JOSE
 
 /// All problems found in a configuration file.
 public struct ConfigError: Error, CustomStringConvertible, Sendable {
@@ -249,7 +250,9 @@ private final class Reader {
         guard let items = attempt({ try list.sequence() }) else { return nil }
         var out: [ExternalIssuerConfig] = []
         for item in items {
-            keys(item, ["issuer", "jwks_url", "introspection_url", "algorithms", "audience", "client_id", "client_secret"])
+            keys(item, [
+                "issuer", "jwks_url", "introspection_url", "algorithms", "audience", "client_id", "client_secret", "ca",
+            ])
             guard let issuer = attempt({ try item.string(at: "issuer") }) else { continue }
             let jwks = attempt { try item.optionalString(at: "jwks_url") } ?? nil
             let introspection = attempt { try item.optionalString(at: "introspection_url") } ?? nil
@@ -263,11 +266,19 @@ private final class Reader {
             if jwks != nil, algorithms.isEmpty {
                 errors.append(YAMLDecodingError(at: item, "jwks_url needs an 'algorithms' allow-list"))
             }
+            for name in algorithms where JWSAlgorithm(rawValue: name) == nil {
+                errors.append(YAMLDecodingError(at: item, "unsupported algorithm '\(name)' (RS*, PS*, ES*)"))
+            }
+            let ca = attempt { try item.optionalString(at: "ca").map(path) } ?? nil
+            if let ca, !FileManager.default.isReadableFile(atPath: ca) {
+                errors.append(YAMLDecodingError(at: item, "cannot read \(ca)"))
+            }
             out.append(ExternalIssuerConfig(
                 issuer: issuer, jwksURL: jwks, introspectionURL: introspection, algorithms: algorithms,
                 audience: attempt { try item.optionalString(at: "audience") } ?? nil,
                 introspectionClientID: attempt { try item.optionalString(at: "client_id") } ?? nil,
-                introspectionClientSecret: attempt { try item.optionalString(at: "client_secret") } ?? nil))
+                introspectionClientSecret: attempt { try item.optionalString(at: "client_secret") } ?? nil,
+                caFile: ca))
         }
         return out
     }

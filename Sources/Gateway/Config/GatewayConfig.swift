@@ -128,6 +128,9 @@ public struct ExternalIssuerConfig: Sendable {
     /// Credentials for the introspection endpoint (client id, secret), if needed.
     public var introspectionClientID: String?
     public var introspectionClientSecret: String?
+    /// PEM CA bundle that verifies this issuer's `jwks_url` / `introspection_url` server (a private CA);
+    /// nil = the system trust store.
+    public var caFile: String? = nil
 }
 
 public struct AuditConfig: Sendable {

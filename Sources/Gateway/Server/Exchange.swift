@@ -80,7 +80,7 @@ final class Exchange {
             tokenEndpoint()
         case .introspect:
             routeName = "introspect"
-            refuse(GatewayError(status: 501, issueType: .notSupported, "Token introspection is not offered yet."))
+            introspectEndpoint()  // Sources/Gateway/Auth/Exchange+Introspect.swift
         case .capabilities:
             routeName = "metadata"
             capabilities()
@@ -143,28 +143,87 @@ final class Exchange {
             return deny(error)
         }
         self.interaction = interaction
-        if snapshot.config.auth.mode == "none" { return forward(interaction, inspect: false, allowed: nil) }
-
-        // 1. Scopes: nothing can grant more than the token (SMART 2.2 scopes; SPEC-DIGEST §2).
-        let scopes = ScopeSet(principal.scopes)
-        if case .denied(let error) = scopes.permits(interaction, patientContext: principal.patient) {
-            return deny(error)
+        if snapshot.config.auth.mode == "none" { return forward(interaction, plan: ResponsePlan()) }
+        if interaction.kind == .batch || interaction.kind == .transaction {
+            return authorizeBundle(interaction, principal: principal)
         }
+        switch authorize(interaction, principal: principal, isEntry: false) {
+        case .failure(let error):
+            deny(error)
+        case .success(let authorized):
+            if authorized.preRead {
+                preReadTarget(authorized.interaction, plan: authorized.plan)
+            } else {
+                forward(authorized.interaction, plan: authorized.plan)
+            }
+        }
+    }
+
+    /// A request (or a batch entry) that passed scopes, compartment and policy, as it is to be forwarded.
+    struct Authorized {
+        var interaction: Interaction
+        var plan: ResponsePlan
+        /// The stored target must be read and checked before the write is forwarded (FHIR-18 (b)).
+        var preRead: Bool
+    }
+
+    /// Scopes, patient compartment and policy for one interaction; the result carries the narrowed
+    /// interaction and how its response must be checked.
+    func authorize(_ interaction: Interaction, principal: Principal, isEntry: Bool) -> Result<Authorized, any Error> {
+        // 1. Scopes: nothing can grant more than the token (SMART 2.2 scopes; SPEC-DIGEST §2).
+        let grant: ScopeGrant
+        switch ScopeSet(principal.scopes).permits(interaction, patientContext: principal.patient) {
+        case .denied(let error): return .failure(error)
+        case .allowed(let granted): grant = granted
+        }
+        // Granular scope constraints (SCP-05): searches are narrowed upstream, and every returned resource
+        // of the type is checked too, so an upstream that ignores a parameter cannot widen the answer.
+        var plan = ResponsePlan(
+            constraints: grant.narrowing + grant.readConstraints, hidesMissing: principal.patient != nil)
+        var preRead = false
         // 2. Patient context: every patient the request names must be the token's (SPEC-DIGEST §3).
-        var inspect = false
-        var allowedPatients: Set<String>?
         if let patient = principal.patient {
-            allowedPatients = [patient]
+            plan.allowed = [patient]
             switch CompartmentCheck.requestDecision(interaction, allowedPatients: [patient]) {
-            case .denied(let error): return deny(error)
-            case .allowed(let obligations): inspect = inspect || obligations.contains(.checkResponse)
+            case .denied(let error):
+                return .failure(error)
+            case .allowed(let obligations):
+                plan.inspect = plan.inspect || obligations.contains(.checkResponse)
+                preRead = obligations.contains(.preReadTarget)
             }
         }
         // 3. Policy: forbid beats permit; no permit means deny (ARCHITECTURE §1 step 3).
-        let decision = snapshot.policies.evaluate(PolicyInput(
+        let decision = evaluatePolicy(interaction, principal: principal, isEntry: isEntry)
+        guard decision.allowed else { return .failure(PolicyDenial(decision)) }
+        var forwarded = interaction
+        if let error = apply(decision.obligations, to: &forwarded, plan: &plan, principal: principal) {
+            return .failure(error)
+        }
+        if plan.allowed == nil, !interaction.patients.isEmpty,
+            decision.obligations.contains(.checkResponseCompartment)
+        {
+            plan.allowed = interaction.patients
+        }
+        if Self.isSearch(forwarded.kind) { forwarded.parameters += grant.narrowing }
+        return .success(Authorized(interaction: forwarded, plan: plan, preRead: preRead))
+    }
+
+    static func isSearch(_ kind: InteractionKind) -> Bool {
+        kind == .searchType || kind == .searchSystem || kind == .searchCompartment
+    }
+
+    func evaluatePolicy(_ interaction: Interaction, principal: Principal, isEntry: Bool) -> PolicyDecision {
+        // `auth.mode: none` loads no policy; nothing is permitted without one (POL-01).
+        guard let policies = snapshot.policies else {
+            return PolicyDecision(
+                allowed: false, matchedRules: [], decidingRule: nil, reason: "No policy is loaded.", obligations: [])
+        }
+        let decision = policies.evaluate(PolicyInput(
             principal: principal, interaction: interaction, clientAddress: context.remoteAddress.host,
             mtlsSubject: context.tls?.peerSubject, now: now))
-        policyDecision = decision
+        // The audit record names the decision on the request itself; entries are decided on their own.
+        // TODO(#7): one AuditEvent per batch entry (BND-01); today the Bundle's record covers them.
+        if !isEntry { policyDecision = decision }
         services.metrics.decisions(decision.allowed ? "permit" : "deny").increment()
         if let shadow = decision.shadowDecision, shadow != decision.allowed {
             services.metrics.policyShadowDisagreements.increment()
@@ -174,60 +233,102 @@ final class Exchange {
                 "policy.shadow_rules": decision.shadow.map(\.rule).joined(separator: ","),
             ])
         }
-        guard decision.allowed else { return deny(PolicyDenial(decision)) }
+        return decision
+    }
 
-        var forwarded = interaction
-        for obligation in decision.obligations {
+    /// Carries out the policy's obligations; returns the refusal when one cannot be met.
+    func apply(
+        _ obligations: [Obligation], to forwarded: inout Interaction, plan: inout ResponsePlan, principal: Principal
+    ) -> (any Error)? {
+        for obligation in obligations {
             switch obligation {
             case .checkResponseCompartment:
-                inspect = true
+                plan.inspect = true
             case .narrowSearchToPatient:
-                guard let patient = interaction.patients.first ?? principal.patient,
-                      let narrowed = CompartmentCheck.narrowed(forwarded, to: patient)
-                else { return deny(GatewayError(status: 403, issueType: .forbidden, "The search cannot be narrowed to one patient.")) }
-                forwarded = narrowed
-                allowedPatients = [patient]
-                inspect = true
+                guard let patient = forwarded.patients.first ?? principal.patient else { return Self.cannotNarrow }
+                // `Patient/{id}/{type}` is narrowed by its path already (the compartment search itself).
+                if forwarded.kind != .searchCompartment {
+                    guard let narrowed = CompartmentCheck.narrowed(forwarded, to: patient) else {
+                        return Self.cannotNarrow
+                    }
+                    forwarded = narrowed
+                }
+                plan.allowed = [patient]
+                plan.inspect = true
             case .rateLimit(let limit):
                 let key = limit.key(for: PolicyInput(
-                    principal: principal, interaction: interaction, clientAddress: context.remoteAddress.host,
-                    now: now))
-                switch services.rateLimiter.consume(key: key, limit: limit.limit, window: Double(limit.period.seconds), now: now) {
+                    principal: principal, interaction: forwarded, clientAddress: context.remoteAddress.host, now: now))
+                let window = Double(limit.period.seconds)
+                switch services.rateLimiter.consume(key: key, limit: limit.limit, window: window, now: now) {
                 case .allowed: break
                 case .exceeded(let retryAfter):
-                    return deny(GatewayError(
+                    return GatewayError(
                         status: 429, issueType: .throttled, "The quota '\(limit.name)' is used up.",
-                        extraHeaders: [("Retry-After", String(retryAfter))]))
+                        extraHeaders: [("Retry-After", String(retryAfter))])
                 case .unavailable:
-                    return deny(GatewayError(status: 503, issueType: .transient, "Quota state is unavailable."))
+                    return GatewayError(status: 503, issueType: .transient, "Quota state is unavailable.")
                 }
             case .auditDetail:
                 break
             }
         }
-        if allowedPatients == nil, !interaction.patients.isEmpty, decision.obligations.contains(.checkResponseCompartment) {
-            allowedPatients = interaction.patients
-        }
-        forward(forwarded, inspect: inspect, allowed: allowedPatients)
+        return nil
     }
+
+    static let cannotNarrow = GatewayError(
+        status: 403, issueType: .forbidden, "The search cannot be narrowed to one patient.")
 
     // MARK: - Forwarding and inspection
 
     /// Sends the request upstream. Every JSON response is buffered and passed through the inspector, which
-    /// rewrites upstream URLs (sekmet-fhir and many servers write their own base into links) and, when
-    /// `inspect` is set, withholds resources of patients outside `allowed`.
-    func forward(_ interaction: Interaction, inspect: Bool, allowed: Set<String>?) {
-        let upstreamRequest = buildUpstreamRequest(interaction)
+    /// rewrites upstream URLs (sekmet-fhir and many servers write their own base into links) and, when the
+    /// plan says so, withholds resources of patients outside `plan.allowed`.
+    func forward(_ interaction: Interaction, plan: ResponsePlan) {
+        send(upstream: buildUpstreamRequest(interaction)) { exchange, response in
+            exchange.relay(response, interaction: interaction, plan: plan)
+        }
+    }
+
+    /// One upstream round trip, resumed on the exchange's loop; a transport failure ends the exchange.
+    func send(upstream: HTTPRequest, then: @escaping (Exchange, HTTPResponse) -> Void) {
         let bound = LoopBound(self, on: context.eventLoop)
-        pool.send(upstreamRequest, maxBodyBytes: snapshot.config.upstream.maxInspectedBodyBytes) { result in
+        let thenBox = UnsafeSendableResponseClosure(then)
+        pool.send(upstream, maxBodyBytes: snapshot.config.upstream.maxInspectedBodyBytes) { result in
             bound.run { exchange in
                 switch result {
-                case .success(let response):
-                    exchange.relay(response, interaction: interaction, inspect: inspect, allowed: allowed)
-                case .failure(let error):
-                    exchange.fail(error)
+                case .success(let response): thenBox.body(exchange, response)
+                case .failure(let error): exchange.fail(error)
                 }
             }
+        }
+    }
+
+    /// FHIR-18 (b): before an update, patch or delete of a resource whose id says nothing about its
+    /// patient, the stored resource is read and checked against the compartment. Anything but a released
+    /// 200 (another patient's resource, a missing one, an upstream error) is the same 403, so the write is
+    /// no existence oracle; create-on-update with a client-assigned id is therefore refused (pinned).
+    func preReadTarget(_ interaction: Interaction, plan: ResponsePlan) {
+        guard let type = interaction.resourceType, let id = interaction.id else { return deny(FHIRRequestError.accessDenied) }
+        let target = UpstreamRequestBuilder.upstreamTarget(
+            basePath: snapshot.config.upstream.basePath, segments: [type, id], query: [])
+        var headers = HTTPHeaders()
+        headers.add("Accept", "application/fhir+json")
+        let read = UpstreamRequestBuilder.build(
+            method: "GET", upstreamTarget: target, headers: headers, body: [], context: forwardingContext,
+            upstreamAuthorization: snapshot.config.upstream.authorization, allowCompression: false)
+        send(upstream: read) { exchange, response in
+            var readInteraction = Interaction(kind: .read, method: "GET", resourceType: type, id: id)
+            readInteraction.patients = interaction.patients
+            guard response.status == 200, (response.headers["content-type"] ?? "").contains("json") else {
+                return exchange.deny(FHIRRequestError.accessDenied)
+            }
+            let result = ResponseInspector.inspect(
+                body: response.body, interaction: readInteraction, allowedPatients: plan.allowed ?? [],
+                upstreamBase: exchange.snapshot.upstreamBaseURL, publicBase: exchange.snapshot.config.publicFHIRBase)
+            guard result.verdict == .release, !result.body.isEmpty else {
+                return exchange.deny(FHIRRequestError.accessDenied)
+            }
+            exchange.forward(interaction, plan: plan)
         }
     }
 
@@ -236,25 +337,36 @@ final class Exchange {
         let segments = Array(request.path.split(separator: "/").dropFirst(snapshot.router.baseSegments.count).map(String.init))
         var method = request.method
         var body = request.body
-        var query: [(String, String)]
         var headers = request.headers
-        if interaction.kind == .searchType || interaction.kind == .searchSystem || interaction.kind == .searchCompartment,
-           method == "POST" {
+        var pathSegments = segments
+        let query: [(String, String)]
+        if Self.isSearch(interaction.kind) {
             // FHIR-15: a POST `_search` goes upstream as the equivalent GET, rebuilt from the parameters the
             // gateway parsed and authorized, so the upstream cannot read a parameter the gateway did not.
-            method = "GET"
-            body = []
-            headers.remove("content-type")
+            if method == "POST" {
+                method = "GET"
+                body = []
+                headers.remove("content-type")
+                if segments.last == "_search" { pathSegments.removeLast() }
+            }
+            // SCP-05 (d): the upstream must fail on a parameter it does not know rather than ignore it and
+            // return more (FHIR R4 search §3.1.1.4 "handling"); the client's own preference never relaxes it.
+            headers.remove("prefer")
+            headers.add("Prefer", "handling=strict")
             query = Self.encodedQuery(interaction.parameters)
-            let pathSegments = segments.last == "_search" ? Array(segments.dropLast()) : segments
-            let target = UpstreamRequestBuilder.upstreamTarget(basePath: upstream.basePath, segments: pathSegments, query: query)
-            return UpstreamRequestBuilder.build(
-                method: method, upstreamTarget: target, headers: headers, body: body, context: forwardingContext,
-                upstreamAuthorization: upstream.authorization, allowCompression: false)
+        } else if method == "GET" || method == "HEAD" {
+            query = Self.encodedQuery(interaction.parameters)
+        } else {
+            query = Self.rawQueryPairs(request.query)
         }
-        query = interaction.kind == .batch || interaction.kind == .transaction || method != "GET" && method != "HEAD"
-            ? Self.rawQueryPairs(request.query) : Self.encodedQuery(interaction.parameters)
-        let target = UpstreamRequestBuilder.upstreamTarget(basePath: upstream.basePath, segments: segments, query: query)
+        // What is forwarded is exactly what was checked (Interaction.resource): the parsed JSON body,
+        // re-serialised, never the client's bytes (FHIR-20 parser differentials).
+        if !body.isEmpty, method != "GET", let resource = interaction.resource,
+            interaction.kind != .operation || request.headers["content-type"]?.contains("json") == true
+        {
+            body = resource.serialized()
+        }
+        let target = UpstreamRequestBuilder.upstreamTarget(basePath: upstream.basePath, segments: pathSegments, query: query)
         return UpstreamRequestBuilder.build(
             method: method, upstreamTarget: target, headers: headers, body: body, context: forwardingContext,
             upstreamAuthorization: upstream.authorization, allowCompression: false)
@@ -287,7 +399,20 @@ final class Exchange {
         }
     }
 
-    func relay(_ upstream: HTTPResponse, interaction: Interaction, inspect: Bool, allowed: Set<String>?) {
+    func relay(_ upstream: HTTPResponse, interaction: Interaction, plan: ResponsePlan) {
+        // FHIR-01/02: for a patient-context token a missing or deleted target answers exactly like another
+        // patient's resource (attack-cases "Decisions already taken" (2)).
+        if plan.hidesMissing,
+            let replacement = ResponseInspector.replacement(forUpstreamStatus: upstream.status, interaction: interaction)
+        {
+            return deny(replacement)
+        }
+        // SCP-05 (e): an upstream that refuses a granular constraint it was sent must not turn into an
+        // answer without it; the gateway cannot enforce the scope, so this is the gateway's failure.
+        if !plan.constraints.isEmpty, upstream.status == 400, Self.isSearch(interaction.kind) {
+            return fail(GatewayError(
+                status: 502, issueType: .exception, "The upstream cannot apply the scope's search constraint."))
+        }
         var headers = HTTPHeaders([("X-Request-ID", requestID), ("Cache-Control", "no-store")])
         let rewriter = URLRewriter(upstreamBase: snapshot.upstreamBaseURL, publicBase: snapshot.config.publicFHIRBase)
         for name in ["Location", "Content-Location"] {
@@ -312,15 +437,23 @@ final class Exchange {
             return upstream.status >= 400 ? finishFailure(error) : fail(error)
         }
         let result = ResponseInspector.inspect(
-            body: upstream.body, interaction: interaction, allowedPatients: inspect ? allowed ?? [] : nil,
-            upstreamBase: snapshot.upstreamBaseURL, publicBase: snapshot.config.publicFHIRBase)
+            body: upstream.body, interaction: interaction, allowedPatients: plan.inspect ? plan.allowed ?? [] : nil,
+            upstreamBase: snapshot.upstreamBaseURL, publicBase: snapshot.config.publicFHIRBase,
+            scopeConstraints: upstream.status < 300 ? plan.constraints : [])
         responsePatients = result.patientsReleased
         switch result.verdict {
         case .deny(let error):
             deny(error)
         case .release:
+            var body = result.body
+            if let slots = plan.batchSlots, upstream.status < 300 {
+                guard let merged = Self.mergeBatchResponse(body, slots: slots) else {
+                    return fail(ResponseInspector.uninspectable)
+                }
+                body = merged
+            }
             headers.add("Content-Type", Responses.fhirJSON)
-            let response = HTTPResponse(status: upstream.status, headers: headers, body: result.body)
+            let response = HTTPResponse(status: upstream.status, headers: headers, body: body)
             if upstream.status >= 400 {
                 record(.failure(status: upstream.status), description: nil) { $0.send(response) }
             } else {
@@ -423,6 +556,28 @@ final class Exchange {
         logger.debug("response", metadata: ["http.status": String(response.status), "http.route": routeName])
         responder.respond(response)
     }
+}
+
+/// How an upstream answer must be checked before it is released.
+struct ResponsePlan {
+    /// Check the response against the patient compartment of `allowed` (URLs are rewritten and
+    /// `constraints` checked whatever this says).
+    var inspect = false
+    /// The patients whose resources may be released; nil for no patient restriction.
+    var allowed: Set<String>?
+    /// Granular scope constraints every returned resource of the interaction's type must satisfy (SCP-05).
+    var constraints: [SearchParameter] = []
+    /// A patient-context token: a 404/410 on an instance interaction answers like a forbidden target.
+    var hidesMissing = false
+    /// For a batch: the response entry of each posted entry, nil where the upstream's answer goes (in order).
+    var batchSlots: [JSONValue?]?
+}
+
+/// A non-Sendable closure carried to the loop it was made on (used only through `LoopBound.run`).
+struct UnsafeSendableResponseClosure: @unchecked Sendable {
+    // Safe: as `UnsafeSendableClosure`: made on the exchange's loop, only invoked inside `LoopBound.run`.
+    let body: (Exchange, HTTPResponse) -> Void
+    init(_ body: @escaping (Exchange, HTTPResponse) -> Void) { self.body = body }
 }
 
 /// A non-Sendable closure carried to the loop it was made on (used only through `LoopBound.run`).

@@ -17,14 +17,15 @@ public final class GatewaySnapshot: Sendable {
     public let config: GatewayConfig
     let router: Router
     let classifier: FHIRClassifier
-    let policies: PolicySet
+    /// Nil only with `auth.mode: none`.
+    let policies: PolicySet?
     let registry: ClientRegistry
     /// The discovery document, serialised once.
     let discovery: [UInt8]
     /// The upstream FHIR base as a URL (for rewriting links the upstream writes).
     let upstreamBaseURL: String
 
-    init(config: GatewayConfig, policies: PolicySet, registry: ClientRegistry) {
+    init(config: GatewayConfig, policies: PolicySet?, registry: ClientRegistry) {
         self.config = config
         self.router = Router(fhirBasePath: config.fhir.basePath)
         self.upstreamBaseURL = config.upstream.url.hasSuffix("/")
@@ -57,7 +58,7 @@ public final class GatewayServices: Sendable {
     init(
         snapshot: GatewaySnapshot, issuer: TokenIssuer, replayCache: any ReplayCache, rateLimiter: any RateLimiter,
         auditSink: AuditFileSink, auditBuilder: AuditEventBuilder, jwksCache: JWKSCache?,
-        externalIssuers: [ExternalIssuer], clock: any Clock, logger: Logger
+        externalIssuers: [ExternalIssuer], introspector: (any Introspector)? = nil, clock: any Clock, logger: Logger
     ) {
         let current = SnapshotBox(snapshot)
         self.current = current
@@ -77,7 +78,8 @@ public final class GatewayServices: Sendable {
         validatorConfig.maxTokenLength = snapshot.config.limits.tokenBytes
         self.validator = TokenValidator(
             ownIssuer: issuer, registry: { current.value.registry },
-            externalIssuers: externalIssuers, jwksCache: jwksCache, config: validatorConfig)
+            externalIssuers: externalIssuers, jwksCache: jwksCache, introspector: introspector,
+            config: validatorConfig)
     }
 
     /// The snapshot new requests use.
@@ -113,10 +115,17 @@ final class GatewayMetrics: Sendable {
             "gateway_reload_failures_total", help: "Reloads refused because the new configuration was invalid")
     }
 
+    /// Series already looked up, so that the request path does not render label strings each time.
+    private let responseSeries = Mutex<[String: Counter]>([:])
+
     func responses(status: Int, route: String) -> Counter {
-        registry.counter(
+        let key = route + "|" + String(status)
+        if let counter = responseSeries.withLock({ $0[key] }) { return counter }
+        let counter = registry.counter(
             "gateway_http_requests_total", help: "Requests answered, by status and route",
             labels: [("status", String(status)), ("route", route)])
+        responseSeries.withLock { $0[key] = counter }
+        return counter
     }
 
     func decisions(_ outcome: String) -> Counter {

@@ -1,0 +1,99 @@
+// `POST /auth/introspect` (RFC 7662) through the running gateway: the caller authenticates with a gateway
+// token it obtained as a registered client, and only clients with the `token-introspection` role may ask.
+
+import Foundation
+import GatewayCore
+import GatewayTesting
+import JOSE
+import Testing
+
+@Suite("Token introspection endpoint (RFC 7662)")
+struct AuthIntrospectionTests {
+    let setup = AuthGateway.setup
+    var gw: GatewayHarness { setup.harness }
+
+    func introspect(_ token: String, caller: String?, method: String = "POST") throws -> ClientResponse {
+        try gw.request(
+            method, "/auth/introspect", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+            body: Array("token=\(GatewayHarness.formEncode(token))&token_type_hint=access_token".utf8), bearer: caller)
+    }
+
+    func callerToken() throws -> String {
+        try gw.obtainToken(client: "resource-server", scope: "system/Patient.rs")
+    }
+
+    @Test("an active gateway token is described: active, scope, client_id, exp, iss, jti")
+    func activeToken() throws {
+        let token = try gw.obtainToken(client: "app-1", scope: "system/MedicationDispense.rs")
+        let response = try introspect(token, caller: callerToken())
+        #expect(response.status == 200, "\(response.text)")
+        #expect(response.header("Cache-Control") == "no-store")
+        let json = try #require(response.json)
+        #expect(json["active"] == .bool(true))
+        #expect(json["client_id"]?.stringValue == "app-1")
+        #expect(json["scope"]?.stringValue == "system/MedicationDispense.rs")
+        #expect(json["iss"]?.stringValue == gw.baseURL)
+        #expect((json["exp"]?.doubleValue ?? 0) > Date().timeIntervalSince1970)
+        let parts = token.split(separator: ".")
+        let claims = try JSONValue.parse(try #require(Base64URL.decode(String(parts[1]))))
+        #expect(json["jti"] == claims["jti"])
+    }
+
+    @Test("junk and expired tokens are just {\"active\": false}")
+    func inactiveTokens() throws {
+        let caller = try callerToken()
+        let expired = try gw.token(client: "app-1", scopes: ["system/MedicationDispense.rs"], now: Date().timeIntervalSince1970 - 400)
+        for token in ["not-a-token", "a.b.c", expired] {
+            let response = try introspect(token, caller: caller)
+            #expect(response.status == 200)
+            #expect(response.text == "{\"active\":false}")
+        }
+    }
+
+    @Test("an external issuer's token with cached keys is described with its issuer")
+    func externalToken() throws {
+        let tests = AuthExternalIssuerTests()
+        let partner = try tests.partnerToken()
+        _ = try gw.get(AuthExternalIssuerTests.searchPath, bearer: partner)  // keys cached
+        let response = try introspect(partner, caller: callerToken())
+        #expect(response.json?["active"] == .bool(true))
+        #expect(response.json?["iss"]?.stringValue == AuthGateway.partnerIssuer)
+        #expect(response.json?["client_id"]?.stringValue == "partner-app")
+    }
+
+    @Test("callers: none is 401 with a Bearer challenge, a bad token 401 invalid_token, no role 403")
+    func callerAuthentication() throws {
+        let token = try gw.obtainToken(client: "app-1", scope: "system/MedicationDispense.rs")
+        let anonymous = try introspect(token, caller: nil)
+        #expect(anonymous.status == 401)
+        #expect(anonymous.header("WWW-Authenticate")?.hasPrefix("Bearer") == true)
+        #expect(anonymous.json?["active"] == nil)
+
+        let forged = try introspect(token, caller: token + "x")
+        #expect(forged.status == 401)
+        #expect(forged.header("WWW-Authenticate")?.contains("error=\"invalid_token\"") == true)
+
+        let partner = try introspect(token, caller: AuthExternalIssuerTests().partnerToken())
+        #expect(partner.status == 403, "an external issuer's token authenticated an introspection caller")
+
+        let noRole = try introspect(token, caller: token)
+        #expect(noRole.status == 403)
+        #expect(noRole.json?["error"]?.stringValue == "insufficient_scope")
+        #expect(noRole.json?["active"] == nil)
+    }
+
+    @Test("GET is 405; a missing, repeated or non-form token parameter is 400")
+    func requestShape() throws {
+        let caller = try callerToken()
+        #expect(try introspect("x", caller: caller, method: "GET").status == 405)
+        let repeated = try gw.request(
+            "POST", "/auth/introspect", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+            body: Array("token=a&token=b".utf8), bearer: caller)
+        #expect(repeated.status == 400)
+        #expect(repeated.json?["error"]?.stringValue == "invalid_request")
+        let json = try gw.request(
+            "POST", "/auth/introspect", headers: [("Content-Type", "application/json")],
+            body: Array("{\"token\":\"a\"}".utf8), bearer: caller)
+        #expect(json.status == 400)
+    }
+}

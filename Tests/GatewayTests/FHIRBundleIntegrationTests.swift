@@ -1,0 +1,102 @@
+// Batch and transaction Bundles through the running gateway (attack cases BND-01, BND-03): each batch
+// entry is decided on its own and only allowed entries reach the upstream; a transaction is all-or-nothing;
+// entry URLs are relative and canonical. The sample policies refuse bundles outright (no-bundles).
+
+import Foundation
+import GatewayCore
+import GatewayTesting
+import Testing
+
+// Serialized: the batch tests program the recorder's answer to the same `POST /fhir`.
+@Suite("FHIR bundles through the gateway", .serialized)
+struct FHIRBundleIntegrationTests {
+    static let json = [("Content-Type", "application/fhir+json")]
+
+    static func bundle(_ type: String, urls: [String]) -> String {
+        let entries = urls.map { #"{"request":{"method":"GET","url":"\#($0)"}}"# }.joined(separator: ",")
+        return #"{"resourceType":"Bundle","type":"\#(type)","entry":[\#(entries)]}"#
+    }
+
+    static let bnd01 = ["Patient/pt-alice", "MedicationDispense?patient=pt-bob"]
+
+    func statuses(_ result: Exchanged) -> [String] {
+        (result.json?["entry"]?.arrayValue ?? []).map { $0["response"]?["status"]?.stringValue ?? "-" }
+    }
+
+    @Test("the sample policies refuse batch and transaction Bundles before the upstream")
+    func samplePoliciesRefuseBundles() throws {
+        let gw = FHIRGateways.sample
+        for type in ["batch", "transaction"] {
+            let result = try gw.send(
+                "POST", "/fhir", bearer: Tokens.patient(gw), headers: Self.json, body: Self.bundle(type, urls: Self.bnd01))
+            #expect(result.status == 403)
+            #expect(result.issueCode == "forbidden")
+            #expect(result.upstream.isEmpty)
+        }
+    }
+
+    @Test("BND-01: a transaction with one denied entry is refused whole; nothing reaches the upstream")
+    func transactionAllOrNothing() throws {
+        let gw = FHIRGateways.open
+        let result = try gw.send(
+            "POST", "/fhir", bearer: Tokens.patient(gw), headers: Self.json,
+            body: Self.bundle("transaction", urls: Self.bnd01))
+        #expect(result.status == 403)
+        #expect(result.upstream.isEmpty)
+    }
+
+    @Test("BND-01: a batch answers the denied entry with 403 and sends only the allowed one upstream")
+    func batchPerEntry() throws {
+        let gw = FHIRGateways.open
+        let answer = #"{"resourceType":"Bundle","type":"batch-response","entry":[{"resource":\#(Fixtures.patient("pt-alice")),"#
+            + #""response":{"status":"200 OK"}}]}"#
+        try gw.serve("POST", path: "/fhir", body: answer)
+        let result = try gw.send(
+            "POST", "/fhir", bearer: Tokens.patient(gw), headers: Self.json, body: Self.bundle("batch", urls: Self.bnd01))
+        #expect(result.status == 200)
+        #expect(result.json?["type"] == "batch-response")
+        #expect(statuses(result) == ["200 OK", "403 Forbidden"])
+        let denied = result.json?["entry"]?.arrayValue?.last?["response"]?["outcome"]
+        #expect(denied?["resourceType"] == "OperationOutcome")
+        #expect(denied?["issue"]?.arrayValue?.first?["code"] == "forbidden")
+        let upstream = try #require(result.upstream.first)
+        #expect(result.upstream.count == 1)
+        #expect(upstream.method == "POST" && upstream.target == "/fhir")
+        let forwarded = try JSONValue.parse(upstream.body)
+        #expect(forwarded["type"] == "batch")
+        #expect(forwarded["entry"]?.arrayValue?.compactMap { $0["request"]?["url"]?.stringValue } == ["Patient/pt-alice"])
+        #expect(!String(decoding: upstream.body, as: UTF8.self).contains("pt-bob"))
+    }
+
+    @Test("BND-01: an upstream batch answer for another patient becomes a 403 entry")
+    func batchResponseInspected() throws {
+        let gw = FHIRGateways.open
+        let answer = #"{"resourceType":"Bundle","type":"batch-response","entry":[{"resource":\#(Fixtures.patient("pt-bob")),"#
+            + #""response":{"status":"200 OK"}}]}"#
+        try gw.serve("POST", path: "/fhir", times: 1, body: answer)
+        let result = try gw.send(
+            "POST", "/fhir", bearer: Tokens.patient(gw, patient: "pt-erin"), headers: Self.json,
+            body: Self.bundle("batch", urls: ["Patient/pt-erin", "Patient/pt-bob"]))
+        #expect(result.status == 200)
+        #expect(statuses(result) == ["403 Forbidden", "403 Forbidden"])
+        #expect(!result.response.text.contains("pt-bob"))
+        #expect(result.upstream.count == 1)
+    }
+
+    @Test("BND-03: absolute, foreign, traversing, encoded and nested entries: 403 or 400 per entry, nothing upstream")
+    func entryURLs() throws {
+        let gw = FHIRGateways.open
+        let urls = [
+            gw.fhirBase + "/Patient/pt-bob", "http://169.254.169.254/latest/meta-data/", "//attacker.example/x",
+            "Patient/pt-alice/../pt-bob", "Patient%2Fpt-bob", "/fhir/Patient/pt-bob", "Patient/pt-bob?_format=json",
+        ]
+        var body = Self.bundle("batch", urls: urls)
+        body = String(body.dropLast(2)) + #",{"request":{"method":"POST","url":"/"},"resource":"#
+            + #"{"resourceType":"Bundle","type":"transaction","entry":[]}}]}"#
+        let result = try gw.send("POST", "/fhir", bearer: Tokens.patient(gw), headers: Self.json, body: body)
+        #expect(result.status == 200)
+        let codes = statuses(result).map { $0.prefix(3) }
+        #expect(codes == ["403", "400", "400", "400", "400", "403", "403", "400"])
+        #expect(result.upstream.isEmpty)
+    }
+}
