@@ -138,12 +138,12 @@ public final class GatewayHarness: @unchecked Sendable {
     /// must hold `keys/` and `clients.yaml` (the harness directory does).
     /// - Parameters:
     ///   - adminPort: the admin listener's port; 0 disables it.
+    ///   - authConfig: more keys of the `auth:` section, written unindented.
     ///   - auditConfig: the whole `audit:` block, e.g. `"audit:\n  directory: audit\n"`.
     public static func writeConfig(
         to path: String, port: Int, adminPort: Int, pki: TestPKI, upstreamURL: String, policyDirectory: String,
         authMode: String = "smart", authConfig: String = "", auditConfig: String = "audit:\n  directory: audit\n",
-        eventLoops: Int = 2,
-        logLevel: String = "error", extraConfig: String = ""
+        eventLoops: Int = 2, logLevel: String = "error", extraConfig: String = ""
     ) throws {
         let config = """
             listen:

@@ -91,7 +91,8 @@ struct AuditCrashIntegrationTests {
             Thread {
                 for n in 0..<40 {
                     let allowed = !n.isMultiple(of: 2)
-                    let path = allowed ? "/fhir/MedicationDispense?patient=pt-\(worker)-\(n)" : "/fhir/MedicationDispense"
+                    let path = allowed
+                        ? "/fhir/MedicationDispense?patient=pt-\(worker)-\(n)" : "/fhir/MedicationDispense"
                     let id = "crash-\(worker)-\(n)-" + RandomID.hex128()
                     sent.increment()
                     if let response = try? harness.request(

@@ -89,7 +89,8 @@ extension GatewayHarness {
     /// A call to the admin listener (plain HTTP on loopback) with curl.
     func admin(_ method: String, _ path: String) throws -> (status: Int, body: String) {
         let output = try Subprocess.run(
-            "/usr/bin/curl", ["-s", "-X", method, "-o", "-", "-w", "\n%{http_code}", "--max-time", "20", adminURL + path])
+            "/usr/bin/curl",
+            ["-s", "-X", method, "-o", "-", "-w", "\n%{http_code}", "--max-time", "20", adminURL + path])
         let text = output.stdoutText
         let split = text.range(of: "\n", options: .backwards)
         let status = split.map { Int(text[$0.upperBound...]) ?? 0 } ?? 0
@@ -213,7 +214,8 @@ struct AuditIntegrationTests {
             attributes: [.posixPermissions: 0o600])
         let broken = try GatewayHarness(
             clients: [.init(id: "audit-app", scopes: Self.scopes, npis: ["1234567893"])],
-            auditConfig: "audit:\n  directory: \(base)/plain-file/audit\n  identifier_hash_key: \(base)/identifier.key\n")
+            auditConfig: "audit:\n  directory: \(base)/plain-file/audit\n"
+                + "  identifier_hash_key: \(base)/identifier.key\n")
         defer { broken.stop() }
         let before = try broken.metric("gateway_audit_unavailable_responses_total")
         let token = try broken.token(client: "audit-app", scopes: Self.scopes)

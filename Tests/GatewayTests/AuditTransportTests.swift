@@ -80,7 +80,8 @@ struct AuditTransportTests {
     @Test("an unusable audit.repository_url stops the gateway at start-up")
     func badURLRefusesStart() {
         let error = #expect(throws: (any Error).self) {
-            _ = try GatewayHarness(auditConfig: "audit:\n  directory: audit\n  repository_url: ftp://audit.example.gov\n")
+            _ = try GatewayHarness(
+                auditConfig: "audit:\n  directory: audit\n  repository_url: ftp://audit.example.gov\n")
         }
         #expect("\(error.map { "\($0)" } ?? "")".contains("audit.repository_url"))
     }

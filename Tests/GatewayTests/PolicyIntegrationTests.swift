@@ -57,7 +57,8 @@ enum PolicyGateway {
     }()
 
     static func body(_ name: String) throws -> [UInt8] {
-        Array(try Data(contentsOf: URL(fileURLWithPath: GatewayHarness.repositoryRoot + "/policies/tests/bodies/" + name)))
+        let path = GatewayHarness.repositoryRoot + "/policies/tests/bodies/" + name
+        return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
     }
 }
 
@@ -115,8 +116,8 @@ struct PolicyIntegrationTests {
     @Test("$pdmp-history for the client's own registered practitioner is permitted")
     func historyRegisteredPractitioner() throws {
         let (id, response) = try gw.tracked(
-            "POST", "/fhir/Patient/$pdmp-history", bearer: token(), headers: [("Content-Type", "application/fhir+json")],
-            body: PolicyGateway.body("history-carol.json"))
+            "POST", "/fhir/Patient/$pdmp-history", bearer: token(),
+            headers: [("Content-Type", "application/fhir+json")], body: PolicyGateway.body("history-carol.json"))
         #expect(response.status == 200, "\(response.text)")
         #expect(try gw.upstream(for: id).count == 1)
         let event = try #require(try gw.auditChain.event(for: id))
@@ -125,7 +126,8 @@ struct PolicyIntegrationTests {
 
     @Test("$pdmp-history for a practitioner not registered to the client: 403 with the reason, nothing upstream")
     func historyUnregisteredPractitioner() throws {
-        for (client, file) in [("dr-carol", "history-unregistered-practitioner.json"), ("dr-dave", "history-carol.json")] {
+        let cases = [("dr-carol", "history-unregistered-practitioner.json"), ("dr-dave", "history-carol.json")]
+        for (client, file) in cases {
             let (id, response) = try gw.tracked(
                 "POST", "/fhir/Patient/$pdmp-history", bearer: token(client),
                 headers: [("Content-Type", "application/fhir+json")], body: PolicyGateway.body(file))
@@ -217,7 +219,8 @@ struct PolicyIntegrationTests {
             Thread { [gw] in
                 for n in 0..<25 {
                     let allowed = n.isMultiple(of: 3) == false
-                    let path = allowed ? "/fhir/MedicationDispense?patient=pt-\(worker)-\(n)" : "/fhir/MedicationDispense"
+                    let path = allowed
+                        ? "/fhir/MedicationDispense?patient=pt-\(worker)-\(n)" : "/fhir/MedicationDispense"
                     do {
                         let (id, response) = try gw.tracked("GET", path, bearer: token)
                         if response.status != (allowed ? 200 : 403) { failures.append("\(id): \(response.status)") }

@@ -13,12 +13,14 @@ final class AuditShipping: Sendable {
 
     /// Starts shipping `sink`'s records to `config.repositoryURL`; nil when no repository is configured.
     /// - Throws: when the URL is not usable (a configuration error: the gateway refuses to start).
-    static func start(config: AuditConfig, sink: AuditFileSink, loop: EventLoop, logger: Logger) throws -> AuditShipping? {
+    static func start(
+        config: AuditConfig, sink: AuditFileSink, loop: EventLoop, logger: Logger
+    ) throws -> AuditShipping? {
         guard let url = config.repositoryURL, !url.isEmpty else { return nil }
         let transport = try HTTPAuditTransport(url: url, loop: loop)
         // TODO(#7): make batch size and backoff configurable (audit.ship_batch, audit.ship_max_backoff).
-        let shipper = AuditShipper(sink: sink, transport: transport, batchSize: 200, initialBackoff: 0.5, maxBackoff: 30,
-                                   logger: logger)
+        let shipper = AuditShipper(
+            sink: sink, transport: transport, batchSize: 200, initialBackoff: 0.5, maxBackoff: 30, logger: logger)
         shipper.start()
         logger.info("audit shipping started", metadata: ["audit.repository_url": url])
         return AuditShipping(shipper: shipper, transport: transport)

@@ -54,7 +54,8 @@ final class HTTPAuditTransport: AuditTransport {
         self.authorization = authorization
         self.loop = loop
         let tls = endpoint.scheme == "https" ? try TLSClientContext(caFile: caFile, alpn: ["http/1.1"]) : nil
-        // The repository may be slow to answer a large batch; the shipper has its own overall timeout.
+        // The repository may be slow to answer a large batch; the shipper has its own overall timeout. A private
+        // metrics registry keeps these POSTs out of the upstream series (`gateway_upstream_*`).
         pool = LoopConfined(on: loop) {
             UpstreamPool(
                 eventLoop: loop, host: endpoint.host, port: endpoint.port, tls: tls, maxIdle: 2,
