@@ -27,7 +27,7 @@ final class Signal<Value: Sendable>: Sendable {
         waiter?.resume(returning: value)
     }
 
-    func wait(seconds: Double = 10) async -> Value? {
+    func wait(seconds: Double = 60) async -> Value? {
         await withCheckedContinuation { continuation in
             let ready = state.withLock { state -> Value? in
                 if let value = state.value { return value }
@@ -196,7 +196,7 @@ func serverExchange(
             _ = TestLoop.loop.schedule(afterMilliseconds: drainAfterMs) { connection.drain() }
         }
     }
-    return await signal.wait(seconds: 10)
+    return await signal.wait(seconds: 60)
 }
 
 extension String {

@@ -27,7 +27,7 @@ final class TestSignal<Value: Sendable>: Sendable {
     var isFulfilled: Bool { state.withLock { $0.value != nil } }
 
     /// The delivered value, or nil when nothing arrived within `seconds`.
-    func wait(seconds: Double = 10) async -> Value? {
+    func wait(seconds: Double = 60) async -> Value? {
         await withCheckedContinuation { continuation in
             let ready = state.withLock { state -> Value? in
                 if let value = state.value { return value }

@@ -405,6 +405,22 @@ final class Exchange {
         }
     }
 
+    /// True when `needle` occurs in `haystack` (a first-byte scan; the needle is a short URL).
+    static func bytes(_ haystack: [UInt8], contain needle: [UInt8]) -> Bool {
+        guard let first = needle.first, haystack.count >= needle.count else { return needle.isEmpty }
+        return haystack.withUnsafeBufferPointer { h in
+            needle.withUnsafeBufferPointer { n in
+                var i = 0
+                let last = h.count - n.count
+                while i <= last {
+                    if h[i] == first, memcmp(h.baseAddress! + i, n.baseAddress!, n.count) == 0 { return true }
+                    i += 1
+                }
+                return false
+            }
+        }
+    }
+
     func relay(_ upstream: HTTPResponse, interaction: Interaction, plan: ResponsePlan) {
         // FHIR-01/02: for a patient-context token a missing or deleted target answers exactly like another
         // patient's resource (attack-cases "Decisions already taken" (2)).
@@ -442,6 +458,19 @@ final class Exchange {
                 status: upstream.status >= 400 ? upstream.status : 502, issueType: .exception,
                 "The upstream answered with a body the gateway cannot inspect.")
             return upstream.status >= 400 ? finishFailure(error) : fail(error)
+        }
+        // Nothing to check and nothing to rewrite: the upstream's bytes go out as they came (ARCHITECTURE §1
+        // step 5: "otherwise the body streams through"). Every response under an obligation, every operation
+        // and every body that names the upstream's base is parsed and inspected below.
+        if !plan.inspect, plan.constraints.isEmpty, plan.batchSlots == nil, interaction.operation == nil,
+            !Self.bytes(upstream.body, contain: snapshot.upstreamBaseBytes)
+        {
+            headers.add("Content-Type", Responses.fhirJSON)
+            let response = HTTPResponse(status: upstream.status, headers: headers, body: upstream.body)
+            if upstream.status >= 400 {
+                return record(.failure(status: upstream.status), description: nil) { $0.send(response) }
+            }
+            return succeed(response)
         }
         let result = ResponseInspector.inspect(
             body: upstream.body, interaction: interaction, allowedPatients: plan.inspect ? plan.allowed ?? [] : nil,

@@ -24,12 +24,16 @@ public final class GatewaySnapshot: Sendable {
     let discovery: [UInt8]
     /// The upstream FHIR base as a URL (for rewriting links the upstream writes).
     let upstreamBaseURL: String
+    /// The upstream's origin as bytes: a response that does not contain it has no link to rewrite.
+    let upstreamBaseBytes: [UInt8]
 
     init(config: GatewayConfig, policies: PolicySet?, registry: ClientRegistry) {
         self.config = config
         self.router = Router(fhirBasePath: config.fhir.basePath)
         self.upstreamBaseURL = config.upstream.url.hasSuffix("/")
             ? String(config.upstream.url.dropLast()) : config.upstream.url
+        let port = config.upstream.port == (config.upstream.scheme == "https" ? 443 : 80) ? "" : ":\(config.upstream.port)"
+        self.upstreamBaseBytes = Array("\(config.upstream.scheme)://\(config.upstream.host)\(port)".utf8)
         self.classifier = FHIRClassifier(
             baseSegments: config.fhir.basePath.split(separator: "/").map(String.init),
             localBases: [config.publicFHIRBase, upstreamBaseURL],
