@@ -49,8 +49,11 @@ import Testing
         defer { pki.remove() }
         let group = EventLoopGroup(count: 1)
         defer { group.shutdown() }
+        // A generous handshake timeout: issuing the renewed certificate below runs openssl twice, which can
+        // take seconds on a loaded machine while this connection waits for its ClientHello.
         let context = try TLSServerContext(
-            certificateChainFile: pki.serverCertificate, privateKeyFile: pki.serverKey, alpn: ["h2", "http/1.1"])
+            certificateChainFile: pki.serverCertificate, privateKeyFile: pki.serverKey, alpn: ["h2", "http/1.1"],
+            handshakeTimeoutMilliseconds: 120_000)
         let accepted = TestSignal<Bool>()
         let listener = try Listener(group: group, host: "127.0.0.1", port: 0, tls: context) { stream in
             stream.delegate = EchoHandler()
