@@ -381,9 +381,14 @@ class Processes:
 
     def __init__(self) -> None:
         self.children: list[tuple[str, subprocess.Popen]] = []
+        self.after_stop: list[list[str]] = []
 
-    def add(self, name: str, proc: subprocess.Popen) -> None:
+    def add(self, name: str, proc: subprocess.Popen, after_stop: list[str] | None = None) -> None:
+        """`after_stop` runs once the child is gone: start-upstream stops its servers itself only once it is
+        in its foreground loop; stopped earlier (seeding), its servers are stopped by their pid files."""
         self.children.append((name, proc))
+        if after_stop:
+            self.after_stop.append(after_stop)
 
     def stop(self) -> None:
         for name, proc in reversed(self.children):
@@ -397,6 +402,9 @@ class Processes:
                 except OSError:
                     pass
         self.children.clear()
+        for cmd in self.after_stop:
+            subprocess.run(cmd, capture_output=True)
+        self.after_stop.clear()
 
     def dead(self) -> str | None:
         for name, proc in self.children:
@@ -416,7 +424,8 @@ def start_upstream(demo: Demo, procs: Processes, timeout: float = 600) -> dict:
            "--patients", str(demo.patients), "--foreground", "--timeout", "120"]
     log(f"starting the demo upstream ({demo.patients} patients; the first start seeds sekmet-fhir)")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
-    procs.add("demo upstream", proc)
+    procs.add("demo upstream", proc,
+              after_stop=[str(HERE / "stop-upstream"), "--data-dir", str(demo.upstream_dir)])
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
