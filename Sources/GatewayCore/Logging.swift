@@ -117,7 +117,8 @@ public final class JSONLineLogHandler: LogHandler {
         object["logger"] = label
         object["msg"] = message
         if let error { object["error"] = String(describing: error) }
-        guard var line = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        let options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]
+        guard var line = try? JSONSerialization.data(withJSONObject: object, options: options) else { return }
         line.append(0x0A)
         lock.withLock { _ in
             line.withUnsafeBytes { raw in

@@ -36,6 +36,9 @@ struct CLIAuditTests {
         let run = runCLI(["audit", "verify"] + files)
         #expect(run.status == 0, "\(run.err)")
         #expect(run.out.hasPrefix("OK 12 records in \(files.count) files, seq 1...12"))
+        // Other files in the directory (notes, a torn tail set aside) are not part of the chain.
+        try dir.write("notes.ndjson", "not a record\n")
+        try dir.write("audit-00000000000000000001.ndjson.torn-3-0", "{\"seq\":4,\n")
         let byDirectory = runCLI(["audit", "verify", dir.path])
         #expect(byDirectory.status == 0)
         #expect(byDirectory.out == run.out)

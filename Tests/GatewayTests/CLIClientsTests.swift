@@ -154,6 +154,24 @@ struct CLIClientsTests {
         #expect(both.status == 2)
     }
 
+    @Test("given a private key file, only its public half is registered (with a note); option order is free")
+    func privateKeyFile() throws {
+        let fixture = try Fixture()
+        let rsa = try PrivateKey.generateRSA(bits: 2048)
+        let file = try fixture.dir.write("dr-rsa.pem", try rsa.pkcs8PEM())
+        let run = fixture.clients(["add", "--public-key", file, "dr-rsa", "--role", "prescriber"])
+        #expect(run.status == 0, "\(run.err)")
+        #expect(run.err.contains("only its public half is registered"))
+        let text = try #require(fixture.dir.read("clients.yaml"))
+        #expect(!text.contains("PRIVATE"))
+        let jwks = try #require(try ClientsFile.load(path: fixture.registry).first?.jwks)
+        #expect(jwks["keys"]?.arrayValue?.first?["d"] == nil)
+        let keys = try JWKSet.parse(jwks.serialized(), strict: true).keys
+        #expect(keys.first?.keyID == "dr-rsa")
+        #expect(keys.first?.algorithm == .rs384)
+        #expect(try keys.first?.publicKey.pem() == rsa.publicKey().pem())
+    }
+
     @Test("changing an unknown client fails with exit 1")
     func unknownClient() throws {
         let fixture = try Fixture()

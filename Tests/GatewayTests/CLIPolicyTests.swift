@@ -144,6 +144,7 @@ struct CLIPolicyTests {
         for arguments in [
             ["--patient", "pt-bob", "GET", "https://gw.example/fhir/MedicationDispense?patient=pt-alice"],
             ["GET", "https://gw.example/fhir/MedicationDispense?patient=pt-alice", "--patient", "pt-bob"],
+            ["GET", "--patient", "pt-bob", "/fhir/MedicationDispense?patient=pt-alice"],
         ] {
             let run = fixture.explain(["--client", "pharmacy-one"] + arguments)
             #expect(run.status == 0, "\(run.err)")

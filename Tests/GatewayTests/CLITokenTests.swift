@@ -179,6 +179,38 @@ struct CLITokenTests {
         #expect(jws.keyID == "rsa-2026")
     }
 
+    @Test("with --cacert the request goes through curl, body on stdin, and the token is printed the same way")
+    func curlTransport() throws {
+        let dir = try TemporaryDirectory()
+        let key = try PrivateKey.generateEC(.p256)
+        let keyFile = try dir.write("ec256.pem", try key.pkcs8PEM())
+        // Plain HTTP: curl loads the CA file only for TLS, so any readable file does here; TLS trust itself is
+        // exercised against a live gateway.
+        let ca = try dir.write("ca.pem", "unused for http\n")
+        let server = try OneShotHTTPServer(status: 200, body: #"{"access_token":"via-curl","token_type":"bearer"}"#)
+        let url = "http://127.0.0.1:\(server.port)/auth/token"
+        let run = runCLI(["token", "--client", "c6", "--key", keyFile, "--token-url", url, "--cacert", ca])
+        #expect(run.status == 0, "\(run.err)")
+        #expect(run.out == "via-curl\n")
+        let request = try #require(server.request())
+        #expect(request.lowercased().contains("user-agent: curl/"))
+        let jws = try CompactJWS.parse(try #require(Self.form(request)["client_assertion"]))
+        #expect(jws.algorithmName == "ES256")
+        #expect(try key.publicKey().verify(jws.signature, for: jws.signingInput, scheme: JWSAlgorithm.es256.scheme))
+    }
+
+    @Test("a missing CA file is reported before any request")
+    func missingCA() throws {
+        let dir = try TemporaryDirectory()
+        let keyFile = try dir.write("k.pem", try PrivateKey.generateEC(.p384).pkcs8PEM())
+        let run = runCLI([
+            "token", "--client", "c7", "--key", keyFile, "--token-url", "https://127.0.0.1:1/auth/token",
+            "--cacert", dir.file("missing.pem"),
+        ])
+        #expect(run.status == 1)
+        #expect(run.err.contains("cannot read the CA file"))
+    }
+
     @Test("a refusal prints the RFC 6749 error JSON on stderr, nothing on stdout, exit 1")
     func refused() throws {
         let dir = try TemporaryDirectory()

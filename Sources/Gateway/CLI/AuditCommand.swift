@@ -34,10 +34,18 @@ enum AuditCommand {
                 continue
             }
             let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [])
-                .filter { $0.hasSuffix(".ndjson") }.sorted()
-            guard !names.isEmpty else { throw CommandFailure("no audit files (*.ndjson) in \(path)") }
+                .filter(isChainFile).sorted()
+            guard !names.isEmpty else { throw CommandFailure("no audit chain files (audit-<seq>.ndjson) in \(path)") }
             files += names.map { (path as NSString).appendingPathComponent($0) }
         }
         return files
+    }
+
+    /// `<prefix>-<20 digits>.ndjson`: the sink's chain files (not a torn tail it set aside, nor other files).
+    static func isChainFile(_ name: String) -> Bool {
+        guard name.hasSuffix(".ndjson") else { return false }
+        let stem = name.dropLast(".ndjson".count)
+        let digits = stem.suffix(20)
+        return digits.count == 20 && digits.allSatisfy { $0.isASCII && $0.isNumber } && stem.dropLast(20).hasSuffix("-")
     }
 }

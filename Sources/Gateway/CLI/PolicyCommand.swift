@@ -32,15 +32,17 @@ enum PolicyCommand {
         }
     }
 
-    /// The snapshot the gateway would build (policies, classifier, registry) from `config`.
-    static func snapshot(_ config: GatewayConfig, clients: [ClientEntry] = []) throws -> GatewaySnapshot {
+    /// The policies and the classifier the gateway would build from `config` (the classifier comes from a
+    /// `GatewaySnapshot`, so it has the configured base path, local bases and operations).
+    static func load(_ config: GatewayConfig) throws -> (policies: PolicySet, classifier: FHIRClassifier) {
         let policies: PolicySet
         do {
             policies = try PolicySet.load(directory: config.policyDirectory)
         } catch {
             throw CommandFailure("the policies in \(config.policyDirectory) do not load:\n\(error)")
         }
-        return GatewaySnapshot(config: config, policies: policies, registry: ClientsFile.registry(clients))
+        let snapshot = GatewaySnapshot(config: config, policies: policies, registry: ClientRegistry([]))
+        return (policies, snapshot.classifier)
     }
 
     // MARK: test
@@ -48,10 +50,9 @@ enum PolicyCommand {
     /// Runs the cases in `paths` (default `<policies>/tests`): one line per case and `N passed, M failed`.
     static func test(paths: [String], configPath: String, output: CLIOutput) throws -> Int32 {
         let config = try loadConfig(configPath)
-        let snapshot = try snapshot(config)
-        let classifier = snapshot.classifier
+        let (policies, classifier) = try load(config)
         let paths = paths.isEmpty ? [(config.policyDirectory as NSString).appendingPathComponent("tests")] : paths
-        let report = PolicyTestRunner.run(paths: paths, policies: snapshot.policies) { method, url, contentType, body in
+        let report = PolicyTestRunner.run(paths: paths, policies: policies) { method, url, contentType, body in
             try classifier.classify(method: method, target: url, contentType: contentType, body: body ?? [])
         }
         output.out(report.output)
@@ -67,7 +68,8 @@ enum PolicyCommand {
     static func explain(_ args: ParsedArguments, configPath: String, output: CLIOutput) throws -> Int32 {
         var words = Array(args.words.dropFirst(2))
         let patient = try args.lateValue("patient", words: &words, expected: 2) { words in
-            methods.contains(words[0]) ? 2 : 0
+            // The patient id is the word that is neither the method nor the URL (`/...` or absolute).
+            words.firstIndex { !methods.contains($0) && !$0.hasPrefix("/") && !$0.contains("://") }
         }
         guard words.count == 2 else { throw CLIError("policy explain needs METHOD URL, e.g. GET /fhir/Patient/pt-1") }
         guard let clientID = args.option("client") else { throw CLIError("policy explain needs --client ID") }
@@ -76,7 +78,7 @@ enum PolicyCommand {
         guard let entry = entries.first(where: { $0.client.id == clientID }) else {
             throw CommandFailure("no client \(clientID) in \(config.auth.clientsFile)")
         }
-        let snapshot = try snapshot(config, clients: entries)
+        let (policies, classifier) = try load(config)
         let body = try args.option("body").map { file throws -> [UInt8] in
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw CommandFailure("cannot read the body file \(file)")
@@ -91,7 +93,7 @@ enum PolicyCommand {
             client: entry.client)
         let interaction: Interaction
         do {
-            interaction = try snapshot.classifier.classify(
+            interaction = try classifier.classify(
                 method: words[0], target: originForm(words[1]), contentType: contentType, body: body ?? [])
         } catch {
             output.out("request: REFUSED before authorization: \(error)\n")
@@ -100,7 +102,7 @@ enum PolicyCommand {
         output.out(preChecks(principal, interaction))
         let input = PolicyInput(
             principal: principal, interaction: interaction, clientAddress: address(for: entry.client), now: now)
-        output.out(PolicyExplainer.explain(input, policies: snapshot.policies))
+        output.out(PolicyExplainer.explain(input, policies: policies))
         return 0
     }
 

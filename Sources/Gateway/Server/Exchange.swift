@@ -161,7 +161,8 @@ final class Exchange {
             }
         }
         // 3. Policy: forbid beats permit; no permit means deny (ARCHITECTURE §1 step 3).
-        let decision = snapshot.policies.evaluate(PolicyInput(
+        guard let policies = snapshot.policies else { return deny(GatewayError(status: 403, issueType: .forbidden, "No policy is loaded.")) }
+        let decision = policies.evaluate(PolicyInput(
             principal: principal, interaction: interaction, clientAddress: context.remoteAddress.host,
             mtlsSubject: context.tls?.peerSubject, now: now))
         policyDecision = decision

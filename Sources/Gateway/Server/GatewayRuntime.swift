@@ -94,11 +94,12 @@ public final class GatewayRuntime: Sendable {
     }
 
     static func makeSnapshot(_ config: GatewayConfig) throws -> GatewaySnapshot {
-        let policies: PolicySet
+        var policies: PolicySet?
         do {
-            policies = try PolicySet.load(directory: config.policyDirectory)
+            // `auth.mode: none` (loopback load tests only) evaluates no policy; every other mode needs a
+            // valid policy set: an empty, missing or broken directory never means "allow" (POL-01).
+            if config.auth.mode != "none" { policies = try PolicySet.load(directory: config.policyDirectory) }
         } catch {
-            // An empty, missing or broken policy directory never means "allow" (POL-01).
             throw ConfigError(error.errors)
         }
         let clients = try ClientsFile.load(path: config.auth.clientsFile)
@@ -108,7 +109,9 @@ public final class GatewayRuntime: Sendable {
     static func makeServices(
         config: GatewayConfig, snapshot: GatewaySnapshot, logger: Logger, clock: any Clock
     ) throws -> GatewayServices {
-        let keys = try KeyStore.load(directory: config.auth.signingKeyDirectory)
+        let keys = config.auth.mode == "none" && !FileManager.default.fileExists(atPath: config.auth.signingKeyDirectory)
+            ? [try SigningKey(keyID: "ephemeral", algorithm: .es256, privateKey: PrivateKey.generateEC(.p256))]
+            : try KeyStore.load(directory: config.auth.signingKeyDirectory)
         let now = clock.now()
         let lifetime = Double(config.auth.tokenLifetimeSeconds)
         // Older keys verify the tokens they signed until those expire (key rotation).

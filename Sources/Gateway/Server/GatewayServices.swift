@@ -17,14 +17,15 @@ public final class GatewaySnapshot: Sendable {
     public let config: GatewayConfig
     let router: Router
     let classifier: FHIRClassifier
-    let policies: PolicySet
+    /// Nil only with `auth.mode: none`.
+    let policies: PolicySet?
     let registry: ClientRegistry
     /// The discovery document, serialised once.
     let discovery: [UInt8]
     /// The upstream FHIR base as a URL (for rewriting links the upstream writes).
     let upstreamBaseURL: String
 
-    init(config: GatewayConfig, policies: PolicySet, registry: ClientRegistry) {
+    init(config: GatewayConfig, policies: PolicySet?, registry: ClientRegistry) {
         self.config = config
         self.router = Router(fhirBasePath: config.fhir.basePath)
         self.upstreamBaseURL = config.upstream.url.hasSuffix("/")

@@ -1,0 +1,92 @@
+import Foundation
+import GatewayCore
+import GatewayCrypto
+import JOSE
+import Testing
+@testable import Gateway
+
+/// `pdmp-gateway token` against a real gateway in this process: TLS with a certificate made at test time,
+/// a key made by `keys generate`, a requester registered by `clients add`.
+@Suite("pdmp-gateway token against a running gateway",
+       .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
+struct CLITokenLiveTests {
+    /// A self-signed certificate for 127.0.0.1 (openssl sets CA:TRUE, so it is its own trust anchor).
+    static func makeCertificate(in dir: TemporaryDirectory, name: String) throws -> (cert: String, key: String) {
+        let cert = dir.file("\(name)-cert.pem")
+        let key = dir.file("\(name)-key.pem")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        process.arguments = [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+            "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CommandFailure("openssl req failed") }
+        return (cert, key)
+    }
+
+    @Test("a registered client gets a token over TLS with --cacert; an untrusted CA and an unknown client fail")
+    func journey() throws {
+        let dir = try TemporaryDirectory()
+        let tls = try Self.makeCertificate(in: dir, name: "server")
+        let other = try Self.makeCertificate(in: dir, name: "other")
+        let port = try OneShotHTTPServer.unusedPort()
+        try FileManager.default.copyItem(atPath: CLIPolicyTests.repositoryRoot + "/policies",
+                                         toPath: dir.file("policies"))
+        let config = try dir.write("gateway.yaml", """
+            listen:
+              address: 127.0.0.1
+              port: \(port)
+              tls: {certificate: \(tls.cert), private_key: \(tls.key)}
+            admin: {port: 0}
+            upstream: {url: "http://127.0.0.1:1/fhir"}
+            event_loops: 1
+            auth: {signing_keys: keys, clients: clients.yaml}
+            audit: {directory: audit}
+
+            """)
+        #expect(runCLI(["keys", "generate", "--alg", "ES384", "--out", dir.file("keys")]).status == 0)
+        let clientKey = try PrivateKey.generateEC(.p384)
+        let keyFile = try dir.write("carol-2026.pem", try clientKey.pkcs8PEM())
+        let publicFile = try dir.write("carol-2026.pub", try clientKey.publicPEM())
+        let added = runCLI([
+            "clients", "add", "dr-carol", "--role", "prescriber", "--scope", "system/*.rs", "--public-key", publicFile,
+            "--kid", "carol-2026", "--config", config,
+        ])
+        #expect(added.status == 0, "\(added.err)")
+
+        let runtime = try GatewayRuntime(configPath: config, logger: .disabled)
+        defer { runtime.drain(timeoutSeconds: 2) }
+        let tokenURL = "https://127.0.0.1:\(port)/auth/token"
+
+        let issued = runCLI([
+            "token", "--client", "dr-carol", "--key", keyFile, "--token-url", tokenURL, "--cacert", tls.cert,
+            "--scope", "system/Patient.rs",
+        ])
+        #expect(issued.status == 0, "\(issued.err)")
+        let token = issued.out.trimmingCharacters(in: .newlines)
+        let jws = try CompactJWS.parse(token)
+        let claims = try JSONValue.parse(jws.payload)
+        #expect(claims["client_id"]?.stringValue == "dr-carol")
+        #expect(claims["scope"]?.stringValue == "system/Patient.rs")
+        #expect(claims["aud"]?.stringValue == "https://127.0.0.1:\(port)/fhir")
+        #expect(claims["iss"]?.stringValue == "https://127.0.0.1:\(port)")
+
+        let untrusted = runCLI([
+            "token", "--client", "dr-carol", "--key", keyFile, "--token-url", tokenURL, "--cacert", other.cert,
+        ])
+        #expect(untrusted.status == 1)
+        #expect(untrusted.out.isEmpty)
+        #expect(untrusted.err.contains("cannot reach \(tokenURL)"))
+
+        let unknown = runCLI([
+            "token", "--client", "dr-nobody", "--key", keyFile, "--token-url", tokenURL, "--cacert", tls.cert,
+        ])
+        #expect(unknown.status == 1)
+        #expect(unknown.out.isEmpty)
+        #expect(unknown.err.contains("invalid_client"))
+    }
+}

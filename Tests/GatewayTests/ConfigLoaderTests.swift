@@ -1,0 +1,104 @@
+import Foundation
+import GatewayCore
+import GatewayYAML
+import Testing
+@testable import Gateway
+
+@Suite("gateway.yaml loading")
+struct ConfigLoaderTests {
+    func decode(_ text: String) throws -> GatewayConfig {
+        try ConfigLoader.decode(YAMLParser.parse(text, file: "/etc/gw/gateway.yaml"), sourcePath: "/etc/gw/gateway.yaml")
+    }
+
+    func problems(_ text: String) -> [String] {
+        do {
+            _ = try decode(text)
+            return []
+        } catch let error as ConfigError {
+            return error.errors.map(\.description)
+        } catch {
+            return ["\(error)"]
+        }
+    }
+
+    let minimal = """
+        listen:
+          address: 127.0.0.1
+          port: 8443
+          plaintext_for_testing: true
+        upstream:
+          url: http://10.0.0.12:8080/fhir
+        """
+
+    @Test("defaults fill every field and relative paths resolve against the file's directory")
+    func defaults() throws {
+        let config = try decode(minimal)
+        #expect(config.publicBaseURL == "http://127.0.0.1:8443")
+        #expect(config.publicFHIRBase == "http://127.0.0.1:8443/fhir")
+        #expect(config.tokenURL == "http://127.0.0.1:8443/auth/token")
+        #expect(config.upstream.host == "10.0.0.12")
+        #expect(config.upstream.port == 8080)
+        #expect(config.upstream.basePath == "/fhir")
+        #expect(config.policyDirectory == "/etc/gw/policies")
+        #expect(config.auth.clientsFile == "/etc/gw/clients.yaml")
+        #expect(config.auth.tokenLifetimeSeconds == 300)
+        #expect(config.limits.requestLineBytes == 8 * 1024)
+        #expect(config.limits.headerBytes == 32 * 1024)
+        #expect(config.limits.bodyBytes == 8 * 1024 * 1024)
+        #expect(config.limits.headerTimeoutMs == 10_000)
+        #expect(config.limits.idleTimeoutMs == 60_000)
+        #expect(config.admin.address == "127.0.0.1")
+        #expect(config.sharedState == "memory")
+    }
+
+    @Test("every problem is reported with file, line and key path, not just the first")
+    func allProblems() {
+        let found = problems("""
+            listen:
+              address: 127.0.0.1
+              port: 99999
+              plaintext_for_testing: true
+            upstream:
+              url: ftp://x
+              response_timout: 5s
+            limits:
+              body: lots
+            logging:
+              level: chatty
+            """)
+        #expect(found.count == 5)
+        #expect(found.contains { $0.hasPrefix("/etc/gw/gateway.yaml:3:") && $0.contains("listen.port") })
+        #expect(found.contains { $0.contains(":6:") && $0.contains("http:// or https://") })
+        #expect(found.contains { $0.contains(":7:") && $0.contains("unknown key 'response_timout'") })
+        #expect(found.contains { $0.contains(":9:") && $0.contains("limits.body") })
+        #expect(found.contains { $0.contains(":11:") && $0.contains("unknown level 'chatty'") })
+    }
+
+    @Test("unsafe choices are refused: plaintext or auth none off loopback, http issuer endpoints, long tokens")
+    func unsafeChoices() {
+        #expect(!problems("""
+            listen: {address: 0.0.0.0, port: 8443, plaintext_for_testing: true}
+            upstream: {url: http://u/fhir}
+            """).isEmpty)
+        #expect(problems("""
+            listen: {address: 0.0.0.0, port: 8443}
+            upstream: {url: http://u/fhir}
+            """).contains { $0.contains("missing 'tls'") })
+        #expect(problems(minimal.replacingOccurrences(of: "127.0.0.1", with: "10.1.1.1") + "\nauth: {mode: none}").contains {
+            $0.contains("plaintext_for_testing") || $0.contains("'none'")
+        })
+        #expect(problems(minimal + "\nauth: {token_lifetime: 10m}").contains { $0.contains("300s") })
+        #expect(problems(minimal + """
+
+            auth:
+              external_issuers:
+                - issuer: https://idp.partner.example
+                  jwks_url: http://idp.partner.example/jwks.json
+            """).count == 2)  // http JWKS URL, and no algorithm allow-list
+    }
+
+    @Test("a missing file is one clear error")
+    func missingFile() {
+        #expect(throws: ConfigError.self) { try ConfigLoader.load(path: "/nonexistent/gateway.yaml") }
+    }
+}
