@@ -130,6 +130,11 @@ public enum CompartmentCheck {
     /// for policies whose obligation is to narrow rather than deny (attack-cases "Decisions already taken"
     /// (3)). Nil when the type has no patient parameter the gateway can add.
     public static func narrowed(_ interaction: Interaction, to patient: String) -> Interaction? {
+        // `Patient/{id}/{type}` is confined to that patient by its path (FHIR R4 §3.1.1.5.2 compartments):
+        // nothing to add, provided no parameter names another patient.
+        if interaction.kind == .searchCompartment {
+            return interaction.id == patient && interaction.patients == [patient] ? interaction : nil
+        }
         guard interaction.kind == .searchType, let type = interaction.resourceType else { return nil }
         var result = interaction
         // Already pinned to exactly this patient: adding the parameter again would make the search (and the

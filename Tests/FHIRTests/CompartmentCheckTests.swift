@@ -74,6 +74,11 @@ struct CompartmentCheckTests {
         #expect(one.parameters.filter { $0.name == "patient" } == [
             SearchParameter(name: "patient", values: ["Patient/pt-alice"])
         ])
+        let compartment = try classify("GET", "/fhir/Patient/pt-alice/MedicationDispense?_count=2")
+        #expect(CompartmentCheck.narrowed(compartment, to: "pt-alice") == compartment)
+        #expect(CompartmentCheck.narrowed(compartment, to: "pt-bob") == nil)
+        let twoPatients = try classify("GET", "/fhir/Patient/pt-alice/MedicationDispense?patient=pt-bob")
+        #expect(CompartmentCheck.narrowed(twoPatients, to: "pt-alice") == nil)
         let byID = try classify("GET", "/fhir/Patient?_id=pt-alice")
         let patient = try #require(CompartmentCheck.narrowed(byID, to: "pt-alice"))
         #expect(patient.parameters == [SearchParameter(name: "_id", values: ["pt-alice"])])
