@@ -51,7 +51,7 @@ let package = Package(
         module("SMART", ["GatewayCore", "GatewayCrypto", "JOSE", "FHIR", "GatewayYAML"]),
         module("Policy", ["GatewayCore", "GatewayYAML", "FHIR", "SMART"]),
         module("Audit", ["GatewayCore", "GatewayCrypto", "FHIR"]),
-        module("SharedState", ["GatewayCore", "GatewayIO", "CHiredis"]),
+        module("SharedState", ["GatewayCore", "GatewayIO", "SMART", "CHiredis"]),
 
         // Composition.
         module("Gateway", [

@@ -169,13 +169,30 @@ public final class GatewayRuntime: Sendable {
         let builder = AuditEventBuilder(configuration: AuditEventBuilder.Configuration(
             instanceID: AuditKey.instanceID, site: URLComponents(string: config.publicBaseURL)?.host,
             fhirBaseURL: config.publicFHIRBase, tokenEndpointURL: config.tokenURL, identifierHashKey: auditKey))
-        let clockFunction: @Sendable () -> Double = { clock.now() }
         // External issuers, the HTTPS JWKS fetcher and introspection (Sources/Gateway/Auth/TrustSources.swift).
         let trust = try TrustSources(config: config)
         return GatewayServices(
-            snapshot: snapshot, issuer: issuer, replayCache: InMemoryReplayCache(clock: clockFunction),
-            rateLimiter: InMemoryRateLimiter(), auditSink: sink, auditBuilder: builder, jwksCache: trust.jwksCache,
-            externalIssuers: trust.externalIssuers, introspector: trust.introspector, clock: clock, logger: logger)
+            snapshot: snapshot, issuer: issuer,
+            sharedState: try makeSharedState(config: config, logger: logger, clock: clock), auditSink: sink,
+            auditBuilder: builder, jwksCache: trust.jwksCache, externalIssuers: trust.externalIssuers,
+            introspector: trust.introspector, clock: clock, logger: logger)
+    }
+
+    /// `shared_state: memory` or a Redis URL (issue #8). Redis is not required to be up at start: the
+    /// gateway starts, `/readyz` fails and the token endpoint answers 503 until it answers.
+    static func makeSharedState(config: GatewayConfig, logger: Logger, clock: any Clock) throws -> SharedStores {
+        let clockFunction: @Sendable () -> Double = { clock.now() }
+        guard config.sharedState != "memory" else { return SharedStores.memory(clock: clockFunction) }
+        let loops = config.eventLoops == 0 ? EventLoopGroup.coreCount : config.eventLoops
+        // One connection per event loop, one for the background worker and one for the admin listener's
+        // revocations: callers never wait for a connection.
+        let options = RedisClientOptions(connections: loops + 2)
+        do {
+            return try SharedStores.redis(
+                url: config.sharedState, options: options, clock: clockFunction, metrics: .shared, logger: logger)
+        } catch let failure as RedisFailure {
+            throw GatewayError(status: 500, issueType: .exception, "shared_state: \(failure.reason)")
+        }
     }
 
     /// Re-reads configuration, clients and policies; installs them only if all are valid.
@@ -226,6 +243,7 @@ public final class GatewayRuntime: Sendable {
             loop.execute { handlers.value(for: loop).pool.close() }
         }
         group.shutdown()
+        services.sharedState.stop()
         services.auditSink.stop()
         services.logger.notice("stopped")
     }

@@ -50,6 +50,8 @@ public final class GatewayServices: Sendable {
     let authorizationServer: AuthorizationServer
     let validator: TokenValidator
     let rateLimiter: any RateLimiter
+    /// Replay cache, quotas and revocations (memory or Redis, issue #8).
+    let sharedState: SharedStores
     let auditSink: AuditFileSink
     let auditBuilder: AuditEventBuilder
     let clock: any Clock
@@ -60,14 +62,15 @@ public final class GatewayServices: Sendable {
     private let current: SnapshotBox
 
     init(
-        snapshot: GatewaySnapshot, issuer: TokenIssuer, replayCache: any ReplayCache, rateLimiter: any RateLimiter,
+        snapshot: GatewaySnapshot, issuer: TokenIssuer, sharedState: SharedStores,
         auditSink: AuditFileSink, auditBuilder: AuditEventBuilder, jwksCache: JWKSCache?,
         externalIssuers: [ExternalIssuer], introspector: (any Introspector)? = nil, clock: any Clock, logger: Logger
     ) {
         let current = SnapshotBox(snapshot)
         self.current = current
         self.issuer = issuer
-        self.rateLimiter = rateLimiter
+        self.sharedState = sharedState
+        self.rateLimiter = sharedState.rateLimiter
         self.auditSink = auditSink
         self.auditBuilder = auditBuilder
         self.clock = clock
@@ -76,13 +79,14 @@ public final class GatewayServices: Sendable {
         var serverConfig = AuthorizationServerConfig()
         serverConfig.leeway = Double(snapshot.config.auth.leewaySeconds)
         self.authorizationServer = AuthorizationServer(
-            registry: snapshot.registry, issuer: issuer, replayCache: replayCache, jwksCache: jwksCache,
+            registry: snapshot.registry, issuer: issuer, replayCache: sharedState.replay, jwksCache: jwksCache,
             config: serverConfig)
         var validatorConfig = TokenValidatorConfig()
         validatorConfig.maxTokenLength = snapshot.config.limits.tokenBytes
         self.validator = TokenValidator(
             ownIssuer: issuer, registry: { current.value.registry },
             externalIssuers: externalIssuers, jwksCache: jwksCache, introspector: introspector,
+            revocation: sharedState.revocations,
             config: validatorConfig)
     }
 
