@@ -1,6 +1,6 @@
 // Running helper programs from tests (curl, the Python recorder), with bounded waits.
 
-public import Foundation
+import Foundation
 
 /// The result of a finished program.
 public struct ProcessOutput: Sendable {

@@ -1,7 +1,7 @@
 // The recording upstream (Tests/upstream/recorder.py) as a Swift object: start it, program canned
 // responses, read what it received. Integration tests use it to assert "the upstream saw nothing".
 
-public import Foundation
+import Foundation
 public import GatewayCore
 
 public final class UpstreamRecorder: @unchecked Sendable {

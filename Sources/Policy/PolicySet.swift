@@ -332,7 +332,7 @@ public struct PolicyDenial: HTTPResponseError, CustomStringConvertible {
     public var status: Int { 403 }
     public var issueType: IssueType { .forbidden }
     public var publicMessage: String { decision.reason ?? PolicyDecision.defaultDenialReason }
-    /// RFC 6750 §3.1: the token is valid but does not allow this request.
-    public var bearerChallenge: [(String, String)]? { [("error", "insufficient_scope")] }
+    // No `WWW-Authenticate: Bearer error="insufficient_scope"` here: that tells a client to ask for more
+    // scopes (RFC 6750 §3.1), and no scope lifts a policy refusal. Scope refusals carry it (ScopeError).
     public var description: String { "policy denied (\(decision.decidingRule ?? "default")): \(publicMessage)" }
 }

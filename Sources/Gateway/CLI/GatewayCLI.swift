@@ -3,7 +3,7 @@
 import Audit
 import Dispatch
 import Foundation
-public import GatewayCore
+import GatewayCore
 import GatewayCrypto
 import JOSE
 import Policy

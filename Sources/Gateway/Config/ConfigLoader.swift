@@ -2,7 +2,7 @@
 // (issue #2 item 7). Unknown keys are errors: a misspelt security setting must never be silently ignored.
 
 import Foundation
-public import GatewayCore
+import GatewayCore
 public import GatewayYAML
 import JOSE
 

@@ -7,7 +7,7 @@
 
 import Foundation
 public import GatewayCore
-public import GatewayYAML
+import GatewayYAML
 import JOSE
 public import SMART
 

@@ -3,7 +3,7 @@
 // tokens they signed have expired (key rotation, issue #4 item 3).
 
 import Foundation
-public import GatewayCore
+import GatewayCore
 import GatewayCrypto
 public import JOSE
 

@@ -1,7 +1,7 @@
 // Carries a loop-confined object through a callback that may run on another thread (audit writer, JWKS
 // fetch), and hands it back on its own loop.
 
-public import GatewayIO
+import GatewayIO
 
 /// A reference to a loop-confined value that may cross threads but is only ever touched on `loop`.
 struct LoopBound<Value: AnyObject>: @unchecked Sendable {

@@ -2,8 +2,8 @@
 // status, RFC 6750 `WWW-Authenticate` challenges for 401/403, and the request ID on every response.
 
 import FHIR
-public import GatewayCore
-public import GatewayHTTP
+import GatewayCore
+import GatewayHTTP
 
 enum Responses {
     static let fhirJSON = "application/fhir+json; charset=utf-8"

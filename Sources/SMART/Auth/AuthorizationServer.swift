@@ -3,7 +3,7 @@
 // in order; the signature is verified before any claim other than `iss`/`sub` (needed to find the keys) is
 // trusted, and the replay store is consulted only for assertions that passed every other check.
 
-public import GatewayCore
+import GatewayCore
 public import JOSE
 import Synchronization
 

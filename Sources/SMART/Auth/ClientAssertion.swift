@@ -1,7 +1,7 @@
 // The requester side of SMART Backend Services (SPEC-DIGEST §1.5): builds the signed client assertion that
 // `pdmp-gateway token` posts to a token endpoint, so operators can test a registration.
 
-public import GatewayCore
+import GatewayCore
 public import GatewayCrypto
 public import JOSE
 

@@ -1,7 +1,7 @@
 // One place that builds JSON objects for SMART's responses, so the ordered-members representation of
 // `JSONObject` is spelled out once.
 
-public import GatewayCore
+import GatewayCore
 
 enum JSONBuild {
     /// A JSON object with members in the given order.

@@ -4,9 +4,9 @@
 // algorithms, audience, type and lifetime then decide. Verified results are cached by a keyed hash of the
 // token until expiry, because an ES384 verification costs about 1 ms (C-INTEROP findings).
 
-public import GatewayCore
+import GatewayCore
 import GatewayCrypto
-public import JOSE
+import JOSE
 import Synchronization
 
 /// Settings of bearer validation.
