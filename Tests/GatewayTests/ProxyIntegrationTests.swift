@@ -209,3 +209,38 @@ struct FramingIntegrationTests {
         #expect(GatewayHarness.statuses(in: try gw.raw(Array(line.utf8))) == [414])
     }
 }
+
+@Suite("CapabilityStatement through the gateway")
+struct CapabilityIntegrationTests {
+    let gw = SharedGateway.harness
+
+    @Test("metadata names only the gateway, advertises only allowed operations, and carries the SMART section")
+    func metadata() throws {
+        let recorder = try #require(gw.recorder)
+        let upstream = recorder.baseURL
+        try recorder.respond([
+            "method": "GET", "path": "/fhir/metadata", "headers": ["Content-Type": "application/fhir+json"],
+            "body": [
+                "resourceType": "CapabilityStatement", "url": .string(upstream + "/metadata"),
+                "implementation": ["url": .string(upstream)],
+                "rest": [[
+                    "mode": "server",
+                    "operation": [["name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"],
+                                  ["name": "process-message", "definition": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message"]],
+                    "resource": [["type": "Patient", "operation": [["name": "everything", "definition": "x"]]]],
+                ]],
+                "messaging": [["endpoint": [["address": .string(upstream + "/$process-message")]]]],
+            ],
+        ])
+        let response = try gw.request("GET", "/fhir/metadata")
+        #expect(response.status == 200)
+        #expect(!response.text.contains("127.0.0.1:\(recorder.port)"))
+        let statement = try #require(response.json)
+        #expect(statement["url"]?.stringValue == gw.fhirBase + "/metadata")
+        let operations = statement["rest"]?.arrayValue?.first?["operation"]?.arrayValue?.compactMap { $0["name"]?.stringValue }
+        #expect(operations == ["process-message"])
+        #expect(statement["rest"]?.arrayValue?.first?["resource"]?.arrayValue?.first?["operation"] == nil)
+        let security = statement["rest"]?.arrayValue?.first?["security"]
+        #expect(security?["extension"]?.arrayValue?.first?["extension"]?.arrayValue?.first?["valueUri"]?.stringValue == gw.tokenURL)
+    }
+}

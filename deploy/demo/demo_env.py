@@ -355,7 +355,7 @@ audit:
   directory: audit
 shared_state: memory
 logging:
-  level: notice
+  level: info
 """)
 
 

@@ -126,10 +126,21 @@ extension Exchange {
                 "system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR",
             ]]]],
         ]
+        let allowed = snapshot.classifier.allowedOperations
         if case .array(let rest)? = statement["rest"] {
             statement["rest"] = .array(rest.map { entry in
                 guard case .object(var object) = entry else { return entry }
                 object["security"] = security
+                // Advertise only the operations the gateway lets through (FHIR-11): a client that reads
+                // the statement must not be sent to `$export` or `$everything` only to get 403.
+                object["operation"] = Self.allowedOperations(object["operation"], allowed)
+                if case .array(let resources)? = object["resource"] {
+                    object["resource"] = .array(resources.map { resource in
+                        guard case .object(var r) = resource else { return resource }
+                        r["operation"] = Self.allowedOperations(r["operation"], allowed)
+                        return .object(r)
+                    })
+                }
                 return .object(object)
             })
         }
@@ -137,7 +148,32 @@ extension Exchange {
             implementation["url"] = .string(snapshot.config.publicFHIRBase)
             statement["implementation"] = .object(implementation)
         }
+        // Every upstream URL (the statement's own `url`, messaging endpoints, ...) points at the gateway: the
+        // upstream's address is internal.
+        let rewriter = URLRewriter(upstreamBase: snapshot.upstreamBaseURL, publicBase: snapshot.config.publicFHIRBase)
+        statement = Self.rewritingURLs(.object(statement), rewriter).objectValue ?? statement
         let headers = HTTPHeaders([("Content-Type", Responses.fhirJSON), ("X-Request-ID", requestID)])
         send(HTTPResponse(status: 200, headers: headers, body: JSONValue.object(statement).serialized()))
+    }
+
+    /// The operation list with only the operations the gateway forwards; nil when none remain.
+    static func allowedOperations(_ list: JSONValue?, _ allowed: Set<String>) -> JSONValue? {
+        guard case .array(let operations)? = list else { return list }
+        let kept = operations.filter { operation in
+            guard let name = operation["name"]?.stringValue else { return false }
+            return allowed.contains(name.hasPrefix("$") ? String(name.dropFirst()) : name)
+        }
+        return kept.isEmpty ? nil : .array(kept)
+    }
+
+    /// Every string that starts with the upstream base, rewritten to the public base.
+    static func rewritingURLs(_ value: JSONValue, _ rewriter: URLRewriter) -> JSONValue {
+        switch value {
+        case .string(let text): .string(rewriter.rewrite(text) ?? text)
+        case .array(let items): .array(items.map { rewritingURLs($0, rewriter) })
+        case .object(let object):
+            .object(JSONObject(object.members.map { ($0.key, rewritingURLs($0.value, rewriter)) }))
+        default: value
+        }
     }
 }

@@ -34,6 +34,8 @@ final class Exchange {
     var responsePatients: Set<String> = []
     var tokenAudit: AuditTokenRequest?
     var tokenClientID: String?
+    /// Why the gateway refused the request, for the access log (never sent to the requester).
+    var refusal: String?
 
     init(
         services: GatewayServices, request: HTTPRequest, context: HTTPRequestContext, responder: HTTPResponder,
@@ -507,7 +509,12 @@ final class Exchange {
     /// A refusal decided by the gateway (401, 403, 400, 429, ...).
     func deny(_ error: any Error) {
         let responseError = Self.responseError(error)
-        record(.denied(status: responseError.status), description: responseError.publicMessage) { exchange in
+        // The requester sees the public message; the log and the audit record also get the precise cause
+        // (a wrong audience, an expired token, the policy rule), which never contains token material.
+        let detail = String(describing: error)
+        refusal = detail
+        let description = detail == responseError.publicMessage ? detail : responseError.publicMessage + " [" + detail + "]"
+        record(.denied(status: responseError.status), description: description) { exchange in
             exchange.send(Responses.error(responseError, requestID: exchange.requestID))
         }
     }
@@ -589,7 +596,16 @@ final class Exchange {
         if request.method == "HEAD" { response.body = [] }
         services.metrics.responses(status: response.status, route: routeName).increment()
         services.metrics.requestDuration.observe(Double(monotonicNanos() - startedAt) / 1e9)
-        logger.debug("response", metadata: ["http.status": String(response.status), "http.route": routeName])
+        // One access-log line per request (no query string: it can name patients).
+        logger.info("request", metadata: {
+            var metadata = [
+                "http.method": request.method, "http.path": String(request.path), "http.status": String(response.status),
+                "http.route": routeName, "client.address": context.remoteAddress.host,
+            ]
+            if let client = principal?.clientID ?? tokenClientID { metadata["client.id"] = client }
+            if let refusal { metadata["refusal.reason"] = refusal }
+            return metadata
+        }())
         responder.respond(response)
     }
 }
