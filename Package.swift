@@ -65,7 +65,7 @@ let package = Package(
         tests("GatewayCryptoTests", ["GatewayCrypto"]),
         tests("GatewayYAMLTests", ["GatewayYAML"]),
         tests("GatewayIOTests", ["GatewayIO", "GatewayCrypto", "GatewayTesting"]),
-        tests("GatewayHTTPTests", ["GatewayHTTP", "GatewayIO"]),
+        tests("GatewayHTTPTests", ["GatewayHTTP", "GatewayIO", "GatewayTesting"]),
         tests("JOSETests", ["JOSE"]),
         tests("FHIRTests", ["FHIR"]),
         tests("SMARTTests", ["SMART", "JOSE"]),

@@ -2,6 +2,7 @@
 // handler as the one request model, malformed messages are stream errors the handler never sees
 // (SMG-06), and every flood limit ends the connection with GOAWAY ENHANCE_YOUR_CALM (DOS-02).
 
+import GatewayTesting
 import GatewayCore
 import GatewayIO
 import Testing

@@ -1,3 +1,4 @@
+import GatewayTesting
 import GatewayIO
 import Testing
 @testable import GatewayHTTP

@@ -6,48 +6,12 @@ import Dispatch
 import Foundation
 import GatewayCore
 import GatewayIO
+import GatewayTesting
 import Synchronization
 @testable import GatewayHTTP
 
-final class Signal<Value: Sendable>: Sendable {
-    private struct State {
-        var value: Value?
-        var waiter: CheckedContinuation<Value?, Never>?
-    }
-
-    private let state = Mutex(State())
-
-    func fulfill(_ value: Value) {
-        let waiter = state.withLock { state -> CheckedContinuation<Value?, Never>? in
-            guard state.value == nil else { return nil }
-            state.value = value
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume(returning: value)
-    }
-
-    func wait(seconds: Double = 60) async -> Value? {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Value? in
-                if let value = state.value { return value }
-                state.waiter = continuation
-                return nil
-            }
-            if let ready {
-                continuation.resume(returning: ready)
-                return
-            }
-            DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
-                let waiter = self.state.withLock { state -> CheckedContinuation<Value?, Never>? in
-                    defer { state.waiter = nil }
-                    return state.waiter
-                }
-                waiter?.resume(returning: nil)
-            }
-        }
-    }
-}
+/// The one-shot signal of the test support library, under the name these tests use.
+typealias Signal = TestSignal
 
 enum TestLoop {
     static let group = EventLoopGroup(count: 1)

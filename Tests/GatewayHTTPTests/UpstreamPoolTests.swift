@@ -1,3 +1,4 @@
+import GatewayTesting
 import Foundation
 import GatewayCore
 import GatewayIO

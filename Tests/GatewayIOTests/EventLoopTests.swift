@@ -1,3 +1,4 @@
+import GatewayTesting
 import Dispatch
 import Foundation
 import Glibc

@@ -1,6 +1,7 @@
 // Small delegates and drivers shared by the transport tests: an echo server, a collecting client and a
 // one-call "connect, send, read back, close" exchange.
 
+import GatewayTesting
 import GatewayIO
 
 /// Echoes every byte; reports the first connection's TLS details.

@@ -4,7 +4,7 @@
 import Dispatch
 import Synchronization
 
-final class TestSignal<Value: Sendable>: Sendable {
+public final class TestSignal<Value: Sendable>: Sendable {
     private struct State {
         var value: Value?
         var waiter: CheckedContinuation<Value?, Never>?
@@ -12,8 +12,10 @@ final class TestSignal<Value: Sendable>: Sendable {
 
     private let state = Mutex(State())
 
+    public init() {}
+
     /// Delivers `value`; later calls are ignored.
-    func fulfill(_ value: Value) {
+    public func fulfill(_ value: Value) {
         let waiter = state.withLock { state -> CheckedContinuation<Value?, Never>? in
             guard state.value == nil else { return nil }
             state.value = value
@@ -24,10 +26,10 @@ final class TestSignal<Value: Sendable>: Sendable {
     }
 
     /// True once `fulfill` was called.
-    var isFulfilled: Bool { state.withLock { $0.value != nil } }
+    public var isFulfilled: Bool { state.withLock { $0.value != nil } }
 
     /// The delivered value, or nil when nothing arrived within `seconds`.
-    func wait(seconds: Double = 60) async -> Value? {
+    public func wait(seconds: Double = 60) async -> Value? {
         await withCheckedContinuation { continuation in
             let ready = state.withLock { state -> Value? in
                 if let value = state.value { return value }
