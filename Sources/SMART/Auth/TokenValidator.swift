@@ -150,7 +150,7 @@ public final class TokenValidator: Sendable {
         return Result { () throws(JOSEError) in
             try VerifiedJWT.verify(token, keys: ownIssuer.verificationKeys(now: now), rules: rules, now: now)
         }.mapError(Self.bearerError).flatMap { jwt in
-            PrincipalMapping.principal(jwt, mapping: ClaimMapping(), requireRegistered: true, registry: registry())
+            PrincipalMapping.own(jwt, registry: registry())
         }
     }
 
@@ -163,7 +163,7 @@ public final class TokenValidator: Sendable {
         return Result { () throws(JOSEError) in
             try VerifiedJWT.verify(token, keys: keys, rules: rules, now: now)
         }.mapError(Self.bearerError).flatMap { jwt in
-            PrincipalMapping.principal(jwt, mapping: profile.mapping, requireRegistered: false, registry: registry())
+            PrincipalMapping.external(jwt, profile: profile, registry: registry())
         }
     }
 

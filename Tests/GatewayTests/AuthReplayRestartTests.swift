@@ -1,0 +1,103 @@
+// TOK-01 (d): a captured client assertion replayed after the gateway restarts. With `shared_state: memory`
+// the used jtis are kept in the audit directory (Sources/Gateway/Auth/DurableReplayCache.swift); this runs
+// the real `pdmp-gateway serve` binary, kills it without a chance to clean up, starts it again on the same
+// configuration and replays the assertion from the outside.
+
+import Foundation
+import GatewayCore
+import GatewayTesting
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite("TOK-01 (d): replay after a restart of the real binary", .serialized)
+struct AuthReplayRestartTests {
+    static var binary: String { GatewayHarness.repositoryRoot + "/.build/debug/pdmp-gateway" }
+
+    /// The binary on a configuration next to a harness's keys and clients.yaml, with its own audit directory.
+    final class BinaryGateway: @unchecked Sendable {
+        // Safe: the process handle is only touched by the test's thread.
+        let harness: GatewayHarness
+        let port: Int
+        let adminPort: Int
+        let configPath: String
+        var process: Process?
+
+        var tokenURL: String { "https://127.0.0.1:\(port)/auth/token" }
+
+        init() throws {
+            harness = try GatewayHarness(clients: [.init(id: "app-1", scopes: ["system/MedicationDispense.rs"])])
+            port = try GatewayHarness.freePort()
+            adminPort = try GatewayHarness.freePort()
+            configPath = harness.directory + "/binary.yaml"
+            try GatewayHarness.writeConfig(
+                to: configPath, port: port, adminPort: adminPort, pki: harness.pki,
+                upstreamURL: "http://127.0.0.1:9/fhir", policyDirectory: GatewayHarness.repositoryRoot + "/policies",
+                auditConfig: "audit:\n  directory: audit-binary\n", eventLoops: 1)
+        }
+
+        func start() throws {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: AuthReplayRestartTests.binary)
+            process.arguments = ["serve", "--config", configPath]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            self.process = process
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                let health = try Subprocess.run(
+                    "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(adminPort)/healthz"])
+                if health.stdoutText == "200" { return }
+                guard process.isRunning else { break }
+                usleep(50_000)
+            }
+            throw GatewayError(status: 500, issueType: .exception, "the gateway binary did not become healthy")
+        }
+
+        /// SIGKILL: no shutdown code runs, so nothing but what was written before answering survives.
+        func kill() {
+            guard let process, process.isRunning else { return }
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        func tokenRequest(_ assertion: String) throws -> ClientResponse {
+            let form = GatewayHarness.tokenForm(assertion: assertion, scope: "system/MedicationDispense.rs")
+            let body = form.map { "\($0.0)=\(GatewayHarness.formEncode($0.1))" }.joined(separator: "&")
+            return try harness.request(
+                "POST", tokenURL, headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                body: Array(body.utf8))
+        }
+
+        deinit {
+            kill()
+            harness.stop()
+        }
+    }
+
+    @Test("an assertion used before a SIGKILL and restart is still refused with invalid_client afterwards")
+    func replayAfterRestart() throws {
+        let gateway = try BinaryGateway()
+        try gateway.start()
+        let assertion = try gateway.harness.assertion(for: "app-1", audience: gateway.tokenURL)
+        let first = try gateway.tokenRequest(assertion)
+        #expect(first.status == 200, "\(first.text)")
+        #expect(first.json?["access_token"]?.stringValue != nil)
+
+        gateway.kill()
+        try gateway.start()
+        expectTokenError(try gateway.tokenRequest(assertion), status: 400, error: "invalid_client", "TOK-01 (d)")
+        // Control: the restarted gateway issues tokens for fresh assertions.
+        let fresh = try gateway.tokenRequest(try gateway.harness.assertion(for: "app-1", audience: gateway.tokenURL))
+        #expect(fresh.status == 200, "\(fresh.text)")
+
+        // A second restart (compaction at start) keeps both jtis.
+        gateway.kill()
+        try gateway.start()
+        expectTokenError(try gateway.tokenRequest(assertion), status: 400, error: "invalid_client", "after two restarts")
+        gateway.kill()
+    }
+}
