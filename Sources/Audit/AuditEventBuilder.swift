@@ -66,7 +66,8 @@ public struct AuditEventBuilder: Sendable {
 
     /// Returns the AuditEvent for `input`.
     ///
-    /// Token requests get the IUA ITI-71 shape, introspection requests ITI-102; FHIR requests refused by the gateway get the Security Alert
+    /// Token requests get the IUA ITI-71 shape, introspection requests ITI-102; FHIR requests refused by the
+    /// gateway get the Security Alert
     /// shape (SPEC-DIGEST §5.3 d); every other FHIR request gets the BALP RESTful shape of its interaction.
     public func build(_ input: AuditInput) -> JSONValue {
         switch input.subject {

@@ -22,7 +22,8 @@ struct AuthExternalIssuerTests {
     ) -> String {
         let now = Forge.now
         return Forge.object([
-            ("iss", Forge.quoted(issuer)), ("aud", Forge.quoted(audience ?? gw.fhirBase)), ("sub", Forge.quoted(client)),
+            ("iss", Forge.quoted(issuer)), ("aud", Forge.quoted(audience ?? gw.fhirBase)),
+            ("sub", Forge.quoted(client)),
             ("client_id", Forge.quoted(client)), ("scope", Forge.quoted(scope)), ("iat", String(now)),
             ("exp", String(now + 240)), ("jti", Forge.quoted(RandomID.uuid())),
         ] + extra)

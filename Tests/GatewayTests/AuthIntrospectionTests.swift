@@ -106,7 +106,9 @@ struct AuthIntrospectionTests {
                 #expect(description.contains(expected), "\(label): '\(description)' lacks \(expected)")
             }
             // RFC 6749 §5.2 / RFC 6750 §3: printable ASCII without quote or backslash.
-            #expect(description.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "\\" })
+            #expect(description.unicodeScalars.allSatisfy {
+                $0.value >= 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "\\"
+            })
         }
     }
 
@@ -133,7 +135,8 @@ struct AuthIntrospectionTests {
             if status == 200 { #expect(text.contains("urn:ietf:params:oauth:jti:" + jti), "\(label)") }
         }
         let bad = try gw.request(
-            "POST", "/auth/introspect", headers: [("Content-Type", "application/json"), ("X-Request-ID", marker + "-400")],
+            "POST", "/auth/introspect",
+            headers: [("Content-Type", "application/json"), ("X-Request-ID", marker + "-400")],
             body: Array("{}".utf8), bearer: callerToken())
         #expect(bad.status == 400)
         #expect(try auditEvents(requestID: marker + "-400").count == 1)

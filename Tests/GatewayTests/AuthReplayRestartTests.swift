@@ -6,7 +6,10 @@
 import Foundation
 import GatewayCore
 import GatewayTesting
+import SMART
+import Synchronization
 import Testing
+@testable import Gateway
 
 #if canImport(Glibc)
     import Glibc
@@ -49,7 +52,8 @@ struct AuthReplayRestartTests {
             let deadline = Date().addingTimeInterval(60)
             while Date() < deadline {
                 let health = try Subprocess.run(
-                    "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(adminPort)/healthz"])
+                    "/usr/bin/curl",
+                    ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(adminPort)/healthz"])
                 if health.stdoutText == "200" { return }
                 guard process.isRunning else { break }
                 usleep(50_000)
@@ -97,7 +101,37 @@ struct AuthReplayRestartTests {
         // A second restart (compaction at start) keeps both jtis.
         gateway.kill()
         try gateway.start()
-        expectTokenError(try gateway.tokenRequest(assertion), status: 400, error: "invalid_client", "after two restarts")
+        expectTokenError(
+            try gateway.tokenRequest(assertion), status: 400, error: "invalid_client", "after two restarts")
         gateway.kill()
+    }
+
+    final class TestClock: Sendable {
+        let now = Mutex(1000.0)
+    }
+
+    @Test("the jti file keeps pairs per issuer until exp, drops expired and torn lines on load, survives odd jtis")
+    func fileFormat() throws {
+        let path = NSTemporaryDirectory() + "jti-\(UUID().uuidString)/" + DurableReplayCache.fileName
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        let clock = TestClock()
+        let first = try DurableReplayCache(path: path, clock: { clock.now.withLock { $0 } })
+        #expect(first.claim(issuer: "app-1", jti: "a\tb\nc", expiresAt: 1100) == .fresh)
+        #expect(first.claim(issuer: "app-1", jti: "short-lived", expiresAt: 1010) == .fresh)
+        #expect(first.claim(issuer: "app-1", jti: "a\tb\nc", expiresAt: 1100) == .replayed)
+        // A crash in the middle of a write leaves a torn last line.
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("99999\tYXBw".utf8))
+        try handle.close()
+
+        clock.now.withLock { $0 = 1050 }
+        let restarted = try DurableReplayCache(path: path, clock: { clock.now.withLock { $0 } })
+        #expect(restarted.count == 1, "the expired pair and the torn line are dropped")
+        #expect(restarted.claim(issuer: "app-1", jti: "a\tb\nc", expiresAt: 1100) == .replayed)
+        #expect(restarted.claim(issuer: "app-2", jti: "a\tb\nc", expiresAt: 1100) == .fresh)
+        #expect(restarted.claim(issuer: "app-1", jti: "short-lived", expiresAt: 1300) == .fresh)
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 3, "compacted at start, then two appends: \(lines)")
     }
 }
