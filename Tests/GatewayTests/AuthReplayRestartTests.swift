@@ -115,7 +115,7 @@ struct AuthReplayRestartTests {
         let path = NSTemporaryDirectory() + "jti-\(UUID().uuidString)/" + DurableReplayCache.fileName
         defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
         let clock = TestClock()
-        let first = try DurableReplayCache(path: path, clock: { clock.now.withLock { $0 } })
+        let first = DurableReplayCache(path: path, clock: { clock.now.withLock { $0 } })
         #expect(first.claim(issuer: "app-1", jti: "a\tb\nc", expiresAt: 1100) == .fresh)
         #expect(first.claim(issuer: "app-1", jti: "short-lived", expiresAt: 1010) == .fresh)
         #expect(first.claim(issuer: "app-1", jti: "a\tb\nc", expiresAt: 1100) == .replayed)
@@ -126,12 +126,27 @@ struct AuthReplayRestartTests {
         try handle.close()
 
         clock.now.withLock { $0 = 1050 }
-        let restarted = try DurableReplayCache(path: path, clock: { clock.now.withLock { $0 } })
+        let restarted = DurableReplayCache(path: path, clock: { clock.now.withLock { $0 } })
         #expect(restarted.count == 1, "the expired pair and the torn line are dropped")
         #expect(restarted.claim(issuer: "app-1", jti: "a\tb\nc", expiresAt: 1100) == .replayed)
         #expect(restarted.claim(issuer: "app-2", jti: "a\tb\nc", expiresAt: 1100) == .fresh)
         #expect(restarted.claim(issuer: "app-1", jti: "short-lived", expiresAt: 1300) == .fresh)
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 3, "compacted at start, then two appends: \(lines)")
+    }
+
+    @Test("a jti file that cannot be written fails closed (unavailable) and recovers once it can be")
+    func failsClosed() throws {
+        // A path under a regular file fails with ENOTDIR, even for root.
+        let base = NSTemporaryDirectory() + "jti-broken-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        _ = FileManager.default.createFile(atPath: base + "/audit", contents: Data("x".utf8))
+        let cache = DurableReplayCache(path: base + "/audit/" + DurableReplayCache.fileName, clock: { 1000 })
+        #expect(cache.claim(issuer: "app-1", jti: "j1", expiresAt: 1100) == .unavailable)
+        try FileManager.default.removeItem(atPath: base + "/audit")
+        #expect(cache.claim(issuer: "app-1", jti: "j1", expiresAt: 1100) == .fresh)
+        #expect(cache.claim(issuer: "app-1", jti: "j1", expiresAt: 1100) == .replayed)
+        #expect(FileManager.default.fileExists(atPath: base + "/audit/" + DurableReplayCache.fileName))
     }
 }

@@ -48,35 +48,51 @@ final class DurableReplayCache: ReplayCache {
     private let clock: @Sendable () -> Double
     private let state: Mutex<State>
 
-    /// Loads the live entries of `path` (if it exists) and rewrites it with only those.
-    /// - Throws: `GatewayError` when the file cannot be written.
-    init(path: String, capacity: Int = 100_000, clock: @escaping @Sendable () -> Double) throws {
+    /// Loads the live entries of `path` (if it exists) and rewrites it with only those. When the file cannot
+    /// be read or written (e.g. the audit directory is broken), the gateway still starts: every claim then
+    /// answers `unavailable` (503, fail closed) and retries opening the file, so the token endpoint recovers
+    /// by itself once the directory is writable, without ever overwriting entries it could not read.
+    init(path: String, capacity: Int = 100_000, clock: @escaping @Sendable () -> Double, logger: Logger? = nil) {
         self.path = path
         self.capacity = capacity
         self.clock = clock
-        try FileManager.default.createDirectory(
-            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let now = clock()
-        var entries: [Key: Double] = [:]
-        if let data = FileManager.default.contents(atPath: path) {
-            for line in data.split(separator: UInt8(ascii: "\n")) {
-                // A torn last line (crash mid-write) parses as nothing and is dropped.
-                guard let (key, until) = Self.parse(line), until > now else { continue }
-                entries[key] = max(entries[key] ?? 0, until)
-            }
+        var initial = State(entries: [:], descriptor: -1, lines: 0)
+        do {
+            try Self.load(path, into: &initial, now: clock())
+        } catch {
+            logger?.error("assertion replay file unavailable; token requests answer 503 until it is", error: error)
         }
-        let descriptor = try Self.rewrite(path, entries)
-        state = Mutex(State(entries: entries, descriptor: descriptor, lines: entries.count))
+        state = Mutex(initial)
     }
 
     deinit {
-        state.withLock { _ = close($0.descriptor) }
+        state.withLock { if $0.descriptor >= 0 { _ = close($0.descriptor) } }
+    }
+
+    /// Merges the live entries of the file into `state` and rewrites the file with all of them.
+    private static func load(_ path: String, into state: inout State, now: Double) throws {
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        if FileManager.default.fileExists(atPath: path) {
+            guard let data = FileManager.default.contents(atPath: path) else { throw failure("read", path) }
+            for line in data.split(separator: UInt8(ascii: "\n")) {
+                // A torn last line (crash mid-write) parses as nothing and is dropped.
+                guard let (key, until) = parse(line), until > now else { continue }
+                state.entries[key] = max(state.entries[key] ?? 0, until)
+            }
+        }
+        state.entries = state.entries.filter { $0.value > now }
+        state.descriptor = try rewrite(path, state.entries)
+        state.lines = state.entries.count
     }
 
     func claim(issuer: String, jti: String, expiresAt: Double) -> ReplayResult {
         let key = Key(issuer: issuer, jti: jti)
         let now = clock()
         return state.withLock { state in
+            if state.descriptor < 0 {
+                guard (try? Self.load(path, into: &state, now: now)) != nil else { return .unavailable }
+            }
             if let until = state.entries[key], until > now { return .replayed }
             if state.entries.count >= capacity {
                 state.entries = state.entries.filter { $0.value > now }

@@ -174,9 +174,9 @@ public final class GatewayRuntime: Sendable {
         // Without Redis, used assertion jtis also go to a file so that a restart cannot re-open them
         // (TOK-01 (d); Sources/Gateway/Auth/DurableReplayCache.swift).
         let durableReplay = config.sharedState == "memory"
-            ? try DurableReplayCache(
+            ? DurableReplayCache(
                 path: (config.audit.directory as NSString).appendingPathComponent(DurableReplayCache.fileName),
-                clock: { clock.now() })
+                clock: { clock.now() }, logger: logger)
             : nil
         return GatewayServices(
             snapshot: snapshot, issuer: issuer,
