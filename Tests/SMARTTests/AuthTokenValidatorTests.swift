@@ -259,6 +259,10 @@ import Testing
         #expect(principal.clientID == "app-1" && principal.client?.id == "app-1")
         // Cut to the registration (system/MedicationDispense.rs only).
         #expect(principal.scopes == ["system/MedicationDispense.rs"])
+        // Narrowing the registration narrows the cached bound token at once.
+        fixture.registry.value.withLock { $0 = ClientRegistry([AuthFixture.client(scopes: ["system/Patient.rs"])]) }
+        let narrowed = try boundValidator.validate(authorization: "Bearer " + token, now: AuthFixture.now).get()
+        #expect(narrowed.scopes.isEmpty)
         // Suspending the registration applies to the bound partner token too, cached or not.
         fixture.registry.value.withLock { $0 = ClientRegistry([AuthFixture.client(status: .suspended)]) }
         #expect(
