@@ -10,6 +10,7 @@
 // - inputs beyond the size, depth and node-count limits.
 import Foundation
 import CYAML
+import GatewayCore
 
 /// Bounds on what the parser accepts.
 public struct YAMLLimits: Sendable, Hashable {
@@ -58,10 +59,13 @@ public enum YAMLParser {
         contentsOfFile path: String, limits: YAMLLimits = .default
     ) throws(YAMLDecodingError) -> YAMLNode {
         let start = YAMLMark(file: path, line: 1, column: 1)
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw YAMLDecodingError(mark: start, path: "", problem: "cannot read file")
+        let bytes: [UInt8]
+        do {
+            bytes = try FileAccess.contents(path)
+        } catch {
+            throw YAMLDecodingError(mark: start, path: "", problem: "cannot read file: \(error.reason)")
         }
-        return try parse(bytes: [UInt8](data), file: path, limits: limits)
+        return try parse(bytes: bytes, file: path, limits: limits)
     }
 }
 

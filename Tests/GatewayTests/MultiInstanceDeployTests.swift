@@ -109,7 +109,11 @@ struct MultiInstanceDeployTests {
     func productionConfig() throws {
         let (config, directory) = try DeployFiles.decodeConfig(
             try DeployFiles.text("gateway.production.yaml"),
-            files: ["/etc/pdmp-gateway/tls/fullchain.pem", "/etc/pdmp-gateway/tls/privkey.pem"],
+            // Every file the configuration names must exist for it to load (as `check` requires).
+            files: [
+                "/etc/pdmp-gateway/tls/fullchain.pem", "/etc/pdmp-gateway/tls/privkey.pem",
+                "/etc/pdmp-gateway/tls/upstream-ca.pem", "/etc/pdmp-gateway/audit-identifier.key",
+            ],
             sourcePath: "/etc/pdmp-gateway/gateway.yaml")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         #expect(config.listen.port == 443)
@@ -169,6 +173,7 @@ struct MultiInstanceDeployTests {
         let text = try #require(map.text("data", "gateway.yaml"))
         return try DeployFiles.decodeConfig(text, files: [
             "/etc/pdmp-gateway/tls/tls.crt", "/etc/pdmp-gateway/tls/tls.key",
+            "/etc/pdmp-gateway/keys-audit/identifier-hash.key",
         ])
     }
 

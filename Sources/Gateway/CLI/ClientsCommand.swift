@@ -139,7 +139,7 @@ enum ClientsCommand {
         do {
             json = try JSONValue.parse(Array(text.utf8))
         } catch {
-            throw CommandFailure("\(file) is not valid JSON: \(error)")
+            throw CommandFailure("\(file) is not valid JSON: \(MoreCommands.describe(error))")
         }
         if json["keys"] == nil, json["kty"] != nil { return .object(JSONObject([("keys", .array([json]))])) }
         return json
@@ -155,7 +155,7 @@ enum ClientsCommand {
         } catch {
             // A private key file is accepted for convenience; only its public half is ever written.
             guard let privateKey = try? PrivateKey(pem: text), let derived = try? privateKey.publicKey() else {
-                throw CommandFailure("\(pemFile) is not a PEM public key: \(error)")
+                throw CommandFailure("\(pemFile) is not a PEM public key: \(MoreCommands.describe(error))")
             }
             output.err("note: \(pemFile) holds a private key; only its public half is registered\n")
             key = derived

@@ -18,56 +18,62 @@ public enum GatewayCLI {
 
     /// Runs one command line and returns the exit status.
     public static func run(_ arguments: [String], output: CLIOutput = .standard) -> Int32 {
+        // `-h` is `--help` everywhere (the only short option).
+        let arguments = arguments.map { $0 == "-h" ? "--help" : $0 }
+        var words: [String] = []
         do {
             let args = try ParsedArguments.parse(arguments, valueOptions: valueOptions)
-            if args.flags.contains("help") || args.words.isEmpty {
-                output.out(Usage.main + "\n")
-                return args.words.isEmpty && !args.flags.contains("help") ? 2 : 0
+            words = args.words
+            if args.flags.contains("help") {
+                output.out(Usage.text(for: args.words) + "\n")
+                return 0
+            }
+            if args.words.isEmpty {
+                output.err(Usage.main + "\n")
+                return 2
             }
             let config = args.option("config") ?? "gateway.yaml"
             switch args.words[0] {
             case "version":
+                try MoreCommands.allow(args)
                 output.out("pdmp-gateway \(GatewayVersion.string)\n")
                 return 0
             case "serve":
+                try MoreCommands.allow(args)
+                guard args.words.count == 1 else { throw CLIError("unexpected argument '\(args.words[1])'") }
                 return serve(configPath: config, output: output)
             case "check":
+                try MoreCommands.allow(args)
+                guard args.words.count == 1 else { throw CLIError("unexpected argument '\(args.words[1])'") }
                 return check(configPath: config, output: output)
             default:
                 return try MoreCommands.run(args, configPath: config, output: output)
             }
         } catch let error as CLIError {
-            output.err("pdmp-gateway: \(error)\n\(Usage.main)\n")
+            // A usage error: the message, then the usage of the command that was meant (exit 2).
+            output.err("pdmp-gateway: \(error)\n\n\(Usage.text(for: words))\n")
             return 2
         } catch {
-            output.err("pdmp-gateway: \(error)\n")
+            // The command could not do its work: one readable message, no internal status decoration.
+            output.err("pdmp-gateway: \(MoreCommands.describe(error))\n")
             return 1
         }
     }
 
-    /// Validates configuration, clients, keys and policies; prints every problem as `file:line:col: ...`.
+    /// Loads and validates everything `serve` loads (configuration, policies, client registry, signing
+    /// keys, audit key, TLS certificate and key, upstream CA, external issuers) through the same path
+    /// (`GatewayPreflight`), without binding ports. Prints every problem; warnings do not fail the check.
     static func check(configPath: String, output: CLIOutput) -> Int32 {
         do {
-            let config = try ConfigLoader.load(path: configPath)
-            var problems: [String] = []
-            do {
-                _ = try GatewayRuntime.makeSnapshot(config)
-            } catch {
-                problems.append("\(error)")
-            }
-            do {
-                _ = try KeyStore.load(directory: config.auth.signingKeyDirectory)
-            } catch {
-                problems.append("\(config.auth.signingKeyDirectory): \(error)")
-            }
-            guard problems.isEmpty else {
-                output.err(problems.joined(separator: "\n") + "\n")
-                return 1
-            }
-            output.out("\(config.sourcePath): configuration, clients, keys and policies are valid\n")
+            let loaded = try GatewayPreflight.load(configPath: configPath, createMissing: false)
+            for warning in loaded.warnings { output.err("warning: \(warning)\n") }
+            output.out("\(loaded.config.sourcePath): configuration, clients, keys, certificates and policies are valid\n")
             return 0
         } catch {
-            output.err("\(error)\n")
+            for warning in error.warnings { output.err("warning: \(warning)\n") }
+            output.err(error.problems.joined(separator: "\n") + "\n")
+            let count = error.problems.count
+            output.err("pdmp-gateway: check failed: \(count) problem group\(count == 1 ? "" : "s")\n")
             return 1
         }
     }
@@ -80,8 +86,9 @@ public enum GatewayCLI {
         do {
             runtime = try GatewayRuntime(configPath: configPath, logger: logger)
         } catch {
-            logger.critical("cannot start", metadata: ["config.path": configPath, "error.detail": "\(error)"])
-            output.err("pdmp-gateway: cannot start:\n\(error)\n")
+            let text = (error as? StartupProblems)?.description ?? MoreCommands.describe(error)
+            logger.critical("cannot start", metadata: ["config.path": configPath, "error.detail": text])
+            output.err("pdmp-gateway: cannot start:\n\(text)\n")
             return 1
         }
         let done = DispatchSemaphore(value: 0)

@@ -43,6 +43,7 @@ enum MoreCommands {
         switch error {
         case let error as GatewayError: error.publicMessage
         case let error as ConfigError: error.errors.map(\.description).joined(separator: "\n")
+        case let error as CocoaError: error.localizedDescription
         default: "\(error)"
         }
     }

@@ -96,7 +96,7 @@ enum PolicyCommand {
             interaction = try classifier.classify(
                 method: words[0], target: originForm(words[1]), contentType: contentType, body: body ?? [])
         } catch {
-            output.out("request: REFUSED before authorization: \(error)\n")
+            output.out("request: REFUSED before authorization: \(MoreCommands.describe(error))\n")
             return 0
         }
         output.out(preChecks(principal, interaction))

@@ -44,7 +44,7 @@ enum TokenCommand {
         do {
             key = try PrivateKey(pem: text)
         } catch {
-            throw CommandFailure("\(keyFile) is not a PEM private key: \(error)")
+            throw CommandFailure("\(keyFile) is not a PEM private key: \(MoreCommands.describe(error))")
         }
         let algorithm = try algorithm(alg, for: key.kind)
         do {
@@ -54,7 +54,7 @@ enum TokenCommand {
                 algorithm: algorithm, now: now)
             return ClientAssertion.tokenRequestBody(assertion: assertion, scopes: scopes)
         } catch {
-            throw CommandFailure("cannot sign the client assertion with \(keyFile): \(error)")
+            throw CommandFailure("cannot sign the client assertion with \(keyFile): \(MoreCommands.describe(error))")
         }
     }
 

@@ -134,8 +134,10 @@ private final class Reader {
                 return list
             }
             if let cert, let key, let alpn {
-                for file in [cert, key] where !FileManager.default.isReadableFile(atPath: file) {
-                    errors.append(YAMLDecodingError(at: tlsNode, "cannot read \(file)"))
+                for file in [cert, key] + [ca].compactMap({ $0 }) {
+                    if let problem = FileAccess.readProblem(file) {
+                        errors.append(YAMLDecodingError(at: tlsNode, "cannot read \(problem)"))
+                    }
                 }
                 tls = TLSConfig(certificateChain: cert, privateKey: key, clientCA: ca, alpn: alpn)
             }
@@ -181,6 +183,9 @@ private final class Reader {
         }
         let basePath = parts.path.hasSuffix("/") ? String(parts.path.dropLast()) : parts.path
         let ca = attempt { try node.optionalString(at: "ca").map(path) } ?? nil
+        if let ca, let problem = FileAccess.readProblem(ca) {
+            errors.append(YAMLDecodingError(at: node["ca"]!, "cannot read \(problem)"))
+        }
         let authorization = attempt { try node.optionalString(at: "authorization") } ?? nil
         let connect = attempt { try Self.millis(node, "connect_timeout", default: 5_000) }
         let response = attempt { try Self.millis(node, "response_timeout", default: 60_000) }
@@ -275,8 +280,8 @@ private final class Reader {
                 errors.append(YAMLDecodingError(at: item, "'clients' applies to jwks_url issuers only"))
             }
             let ca = attempt { try item.optionalString(at: "ca").map(path) } ?? nil
-            if let ca, !FileManager.default.isReadableFile(atPath: ca) {
-                errors.append(YAMLDecodingError(at: item, "cannot read \(ca)"))
+            if let ca, let problem = FileAccess.readProblem(ca) {
+                errors.append(YAMLDecodingError(at: item, "cannot read \(problem)"))
             }
             out.append(ExternalIssuerConfig(
                 issuer: issuer, jwksURL: jwks, introspectionURL: introspection, algorithms: algorithms,
@@ -309,6 +314,9 @@ private final class Reader {
         let directory = attempt { path(try audit.optionalString(at: "directory") ?? "audit") }
         let rotate = attempt { try audit.optionalByteSize(at: "rotate_size") ?? 64 << 20 }
         let key = attempt { try audit.optionalString(at: "identifier_hash_key").map(path) } ?? nil
+        if let key, let problem = FileAccess.readProblem(key) {
+            errors.append(YAMLDecodingError(at: audit["identifier_hash_key"]!, "cannot read \(problem)"))
+        }
         let repository = attempt { try audit.optionalString(at: "repository_url") } ?? nil
         guard let directory, let rotate else { return nil }
         return AuditConfig(directory: directory, rotateBytes: rotate, identifierHashKeyFile: key, repositoryURL: repository)

@@ -28,29 +28,51 @@ public enum KeyStore {
         return kid
     }
 
-    /// Loads every key, newest (by modification time) first.
+    /// Loads every key, newest (by modification time) first. Errors name the file and say why it could
+    /// not be used (`no such file`, `permission denied`), so an unreadable key is never reported as a
+    /// missing one.
     public static func load(directory: String) throws -> [SigningKey] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
-            throw GatewayError(
-                status: 500, issueType: .exception,
-                "no signing keys in \(directory): run `pdmp-gateway keys generate --alg ES256 --out \(directory)`")
+        let generate = "run `pdmp-gateway keys generate --alg ES256 --out \(directory)`"
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        } catch {
+            let problem = FileAccess.readProblem(directory)
+            if problem == nil || problem?.reason == "no such file" {
+                throw LoadFailure("no signing keys: \(directory) does not exist: \(generate)")
+            }
+            throw LoadFailure("signing keys: \(problem!)")
         }
         var keys: [(Date, SigningKey)] = []
         for name in names where name.hasSuffix(".pem") {
             let path = (directory as NSString).appendingPathComponent(name)
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
+            let text: String
+            do {
+                text = String(decoding: try FileAccess.contents(path), as: UTF8.self)
+            } catch {
+                throw LoadFailure("signing key \(error)")
+            }
             let firstLine = text.split(separator: "\n", maxSplits: 1).first ?? ""
             guard firstLine.hasPrefix("# alg: "), let algorithm = JWSAlgorithm(rawValue: String(firstLine.dropFirst(7)))
-            else { throw GatewayError(status: 500, issueType: .exception, "\(path): first line must be '# alg: ES256' (or RS256)") }
-            let key = try PrivateKey(pem: text)
+            else { throw LoadFailure("\(path): first line must be '# alg: ES256' (or ES384, RS256, RS384)") }
+            let key: PrivateKey
+            do {
+                key = try PrivateKey(pem: text)
+            } catch {
+                throw LoadFailure("\(path): not a PEM private key: \(error)")
+            }
             let modified = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? .distantPast
             keys.append((modified, try SigningKey(keyID: String(name.dropLast(4)), algorithm: algorithm, privateKey: key)))
         }
-        guard !keys.isEmpty else {
-            throw GatewayError(
-                status: 500, issueType: .exception,
-                "no signing keys in \(directory): run `pdmp-gateway keys generate --alg ES256 --out \(directory)`")
-        }
+        guard !keys.isEmpty else { throw LoadFailure("no signing keys (*.pem) in \(directory): \(generate)") }
         return keys.sorted { $0.0 > $1.0 }.map(\.1)
+    }
+
+    /// A warning for every key file that group or others may read (the files hold private keys).
+    static func warnings(directory: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.hasSuffix(".pem") }.sorted().compactMap {
+            FileAccess.privateKeyWarning((directory as NSString).appendingPathComponent($0))
+        }
     }
 }

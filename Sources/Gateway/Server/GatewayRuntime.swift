@@ -38,26 +38,19 @@ public final class GatewayRuntime: Sendable {
 
     /// Builds everything and starts listening. Throws with every configuration problem it finds.
     public init(configPath: String, logger: Logger, clock: any Clock = SystemClock()) throws {
-        let config = try ConfigLoader.load(path: configPath)
+        // The same loading path as `pdmp-gateway check` (GatewayPreflight), so check passes what serve runs.
+        let loaded = try GatewayPreflight.load(configPath: configPath, createMissing: true)
+        for warning in loaded.warnings { logger.warning("configuration warning", metadata: ["warning": warning]) }
+        let config = loaded.config
         self.configPath = config.sourcePath
-        let snapshot = try Self.makeSnapshot(config)
-        services = try Self.makeServices(config: config, snapshot: snapshot, logger: logger, clock: clock)
+        services = try Self.makeServices(loaded, logger: logger, clock: clock)
         group = EventLoopGroup(count: config.eventLoops == 0 ? EventLoopGroup.coreCount : config.eventLoops)
         auditShipping = try AuditShipping.start(
             config: config.audit, sink: services.auditSink, loop: group.loops[0], logger: logger)
-        if let tlsConfig = config.listen.tls {
-            // ALPN: h2 preferred, http/1.1 for everyone else (issue #3 item 1, RFC 7301 §3.2).
-            tls = try TLSServerContext(
-                certificateChainFile: tlsConfig.certificateChain, privateKeyFile: tlsConfig.privateKey,
-                alpn: ["h2", "http/1.1"], clientCAFile: tlsConfig.clientCA,
-                handshakeTimeoutMilliseconds: config.limits.headerTimeoutMs)
-        } else {
-            tls = nil
-        }
+        tls = loaded.tls
         let services = services
         let upstream = config.upstream
-        let upstreamTLS = upstream.scheme == "https"
-            ? try TLSClientContext(caFile: upstream.caFile, alpn: ["http/1.1"]) : nil
+        let upstreamTLS = loaded.upstreamTLS
         handlers = PerLoop(group.loops) { loop in
             let pool = UpstreamPool(
                 eventLoop: loop, host: upstream.host, port: upstream.port, tls: upstreamTLS,
@@ -134,25 +127,31 @@ public final class GatewayRuntime: Sendable {
         }
     }
 
-    static func makeSnapshot(_ config: GatewayConfig) throws -> GatewaySnapshot {
+    /// Policies and the client registry; both are read so that one run reports the problems of both.
+    static func makeSnapshot(_ config: GatewayConfig) throws(StartupProblems) -> GatewaySnapshot {
+        var problems: [String] = []
         var policies: PolicySet?
         do {
             // `auth.mode: none` (loopback load tests only) evaluates no policy; every other mode needs a
             // valid policy set: an empty, missing or broken directory never means "allow" (POL-01).
             if config.auth.mode != "none" { policies = try PolicySet.load(directory: config.policyDirectory) }
         } catch {
-            throw ConfigError(error.errors)
+            problems.append(ConfigError(error.errors).description)
         }
-        let clients = try ClientsFile.load(path: config.auth.clientsFile)
+        var clients: [ClientEntry] = []
+        do {
+            clients = try ClientsFile.load(path: config.auth.clientsFile)
+        } catch {
+            problems.append(error.description)
+        }
+        guard problems.isEmpty else { throw StartupProblems(problems: problems) }
         return GatewaySnapshot(config: config, policies: policies, registry: ClientsFile.registry(clients))
     }
 
-    static func makeServices(
-        config: GatewayConfig, snapshot: GatewaySnapshot, logger: Logger, clock: any Clock
-    ) throws -> GatewayServices {
-        let keys = config.auth.mode == "none" && !FileManager.default.fileExists(atPath: config.auth.signingKeyDirectory)
-            ? [try SigningKey(keyID: "ephemeral", algorithm: .es256, privateKey: PrivateKey.generateEC(.p256))]
-            : try KeyStore.load(directory: config.auth.signingKeyDirectory)
+    static func makeServices(_ loaded: LoadedGateway, logger: Logger, clock: any Clock) throws -> GatewayServices {
+        let config = loaded.config
+        let snapshot = loaded.snapshot
+        let keys = loaded.signingKeys
         let now = clock.now()
         let lifetime = Double(config.auth.tokenLifetimeSeconds)
         // Older keys verify the tokens they signed until those expire (key rotation).
@@ -160,7 +159,7 @@ public final class GatewayRuntime: Sendable {
         let issuer = TokenIssuer(
             issuer: config.auth.issuer, audience: config.publicFHIRBase, activeKey: keys[0], previousKeys: previous,
             lifetime: config.auth.tokenLifetimeSeconds)
-        let auditKey = try AuditKey.load(config.audit)
+        guard let auditKey = loaded.auditKey else { throw LoadFailure("no audit identifier-hash key was loaded") }
         let sink = AuditFileSink(
             configuration: AuditFileSink.Configuration(
                 directory: config.audit.directory, maxFileBytes: config.audit.rotateBytes,
@@ -170,7 +169,7 @@ public final class GatewayRuntime: Sendable {
             instanceID: AuditKey.instanceID, site: URLComponents(string: config.publicBaseURL)?.host,
             fhirBaseURL: config.publicFHIRBase, tokenEndpointURL: config.tokenURL, identifierHashKey: auditKey))
         // External issuers, the HTTPS JWKS fetcher and introspection (Sources/Gateway/Auth/TrustSources.swift).
-        let trust = try TrustSources(config: config)
+        let trust = loaded.trust
         // Without Redis, used assertion jtis also go to a file so that a restart cannot re-open them
         // (TOK-01 (d); Sources/Gateway/Auth/DurableReplayCache.swift).
         let durableReplay = config.sharedState == "memory"
@@ -281,17 +280,34 @@ enum AuditKey {
     /// Identifies this gateway process in audit records (`source.observer`).
     static let instanceID = (ProcessInfo.processInfo.hostName) + "-" + String(getpid())
 
-    /// Reads the configured key file, or creates one in the audit directory (mode 0600) on first start.
-    static func load(_ config: AuditConfig) throws -> [UInt8] {
-        let path = config.identifierHashKeyFile ?? (config.directory as NSString).appendingPathComponent("identifier-hash.key")
-        if let data = FileManager.default.contents(atPath: path), data.count >= 32 { return Array(data) }
-        guard config.identifierHashKeyFile == nil else {
-            throw GatewayError(status: 500, issueType: .exception, "\(path): the identifier hash key needs at least 32 bytes")
+    /// Reads the configured key file, or the one in the audit directory. When neither is configured nor
+    /// present: with `create`, makes one (mode 0600) on first start; without (`check`), returns nil after
+    /// checking that it could be created.
+    static func load(_ config: AuditConfig, create: Bool) throws -> [UInt8]? {
+        let configured = config.identifierHashKeyFile
+        let path = configured ?? (config.directory as NSString).appendingPathComponent("identifier-hash.key")
+        do {
+            let key = try FileAccess.contents(path)
+            guard key.count >= 32 else {
+                throw LoadFailure(
+                    "audit.identifier_hash_key: \(path): the key needs at least 32 bytes (it has \(key.count))")
+            }
+            return key
+        } catch let error as FileAccessError {
+            guard configured == nil, error.reason == "no such file" else {
+                throw LoadFailure("audit.identifier_hash_key: \(error)")
+            }
+        }
+        guard create else {
+            if let problem = FileAccess.writeProblem(directory: config.directory) {
+                throw LoadFailure("audit.directory: cannot create the identifier hash key in it: \(problem)")
+            }
+            return nil
         }
         try FileManager.default.createDirectory(atPath: config.directory, withIntermediateDirectories: true)
         let key = SecureRandom.bytes(32)
         guard FileManager.default.createFile(atPath: path, contents: Data(key), attributes: [.posixPermissions: 0o600]) else {
-            throw GatewayError(status: 500, issueType: .exception, "cannot create \(path)")
+            throw LoadFailure("cannot create \(path)")
         }
         return key
     }
