@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCrypto
+import Synchronization
 import Testing
 @testable import Gateway
 
@@ -164,5 +165,55 @@ struct CLIPolicyTests {
         #expect(unknown.err.contains("no client nobody"))
         #expect(fixture.explain(["--client", "pharmacy-one", "GET"]).status == 2)
         #expect(fixture.explain(["GET", "/fhir/Patient/pt-alice"]).status == 2)
+    }
+}
+
+@Suite("policy tools from a checkout, without a gateway configuration (the real binary)")
+struct CLIPolicyWithoutConfigTests {
+    static let binary = CLIPolicyTests.repositoryRoot + "/.build/debug/pdmp-gateway"
+
+    /// Runs the binary in `directory` (as an author types the documented commands there).
+    static func run(in directory: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let errData = Mutex<Data?>(nil)
+        let reader = Thread { errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() } }
+        reader.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while errData.withLock({ $0 == nil }) { usleep(1000) }
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self),
+                String(decoding: errData.withLock { $0 } ?? Data(), as: UTF8.self))
+    }
+
+    @Test("docs/policies.md's commands work from the repository root: policy test, check, explain")
+    func fromRepositoryRoot() throws {
+        let root = CLIPolicyTests.repositoryRoot
+        let test = try Self.run(in: root, ["policy", "test"])
+        #expect(test.status == 0, "\(test.err)")
+        #expect(test.out.contains(" passed, 0 failed"))
+        let check = try Self.run(in: root, ["policy", "check"])
+        #expect(check.status == 0, "\(check.err)")
+        #expect(check.out.contains("are valid"))
+        let one = try Self.run(in: root, ["policy", "test", "policies/tests/prohibited.yaml"])
+        #expect(one.status == 0, "\(one.err)")
+    }
+
+    @Test("--policies DIR works from anywhere; with neither config nor policies the error says what to pass")
+    func policiesFlag() throws {
+        let empty = NSTemporaryDirectory() + "pdmp-empty-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        let nothing = try Self.run(in: empty, ["policy", "test"])
+        #expect(nothing.status == 1)
+        #expect(nothing.err.contains("--config FILE or --policies DIR"), "\(nothing.err)")
+        let flagged = try Self.run(in: empty, ["policy", "test", "--policies", CLIPolicyTests.repositoryRoot + "/policies"])
+        #expect(flagged.status == 0, "\(flagged.err)")
     }
 }

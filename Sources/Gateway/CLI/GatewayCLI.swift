@@ -13,7 +13,7 @@ import Synchronization
 public enum GatewayCLI {
     static let valueOptions: Set<String> = [
         "config", "client", "scope", "body", "alg", "out", "key", "token-url", "kid", "cacert", "name", "kind",
-        "npi", "dea", "role", "network", "jwks", "jwks-url", "content-type", "patient", "public-key",
+        "npi", "dea", "role", "network", "jwks", "jwks-url", "content-type", "patient", "public-key", "policies", "clients",
     ]
 
     /// Runs one command line and returns the exit status.

@@ -6,29 +6,74 @@
 import FHIR
 import Foundation
 import GatewayCore
+import GatewayYAML
 import Policy
 import SMART
 
 enum PolicyCommand {
     static func run(_ args: ParsedArguments, configPath: String, output: CLIOutput) throws -> Int32 {
-        switch try MoreCommands.subcommand(args, ["test", "explain"]) {
+        switch try MoreCommands.subcommand(args, ["test", "check", "explain"]) {
         case "test":
-            try MoreCommands.allow(args)
-            return try test(paths: Array(args.words.dropFirst(2)), configPath: configPath, output: output)
+            try MoreCommands.allow(args, options: ["policies"])
+            return try test(paths: Array(args.words.dropFirst(2)), config: loadConfig(args), output: output)
+        case "check":
+            try MoreCommands.allow(args, options: ["policies"])
+            guard args.words.count == 2 else { throw CLIError("unexpected argument '\(args.words[2])'") }
+            let config = try loadConfig(args)
+            let policies = try load(config).policies
+            output.out("\(config.policyDirectory): \(policies.ruleIDs.count) rules in \(policies.files.count) files are valid\n")
+            return 0
         default:
-            try MoreCommands.allow(args, options: ["client", "scope", "patient", "body", "content-type"],
+            try MoreCommands.allow(args, options: ["client", "scope", "patient", "body", "content-type", "policies",
+                                                   "clients"],
                                    flags: ["patient"])
-            return try explain(args, configPath: configPath, output: output)
+            return try explain(args, config: loadConfig(args), output: output)
         }
     }
 
     // MARK: Loading
 
-    static func loadConfig(_ path: String) throws -> GatewayConfig {
+    /// The configuration the policy tools read: `--config FILE`; else ./gateway.yaml when it exists; else
+    /// the defaults with ./policies and ./clients.yaml, so that a policy author can run the tools from a
+    /// checkout of the policies without a gateway configuration. `--policies` and `--clients` override.
+    static func loadConfig(_ args: ParsedArguments) throws -> GatewayConfig {
+        let directory = FileManager.default.currentDirectoryPath
+        var config: GatewayConfig
+        if let path = args.option("config") ?? (FileManager.default.fileExists(atPath: "gateway.yaml") ? "gateway.yaml" : nil) {
+            do {
+                config = try ConfigLoader.load(path: path)
+            } catch {
+                throw CommandFailure("cannot read the configuration:\n\(error)\n(pass --config FILE, "
+                    + "or --policies DIR to use a policy directory with the default settings)")
+            }
+        } else {
+            guard args.option("policies") != nil || FileManager.default.fileExists(atPath: "policies") else {
+                throw CommandFailure("no ./gateway.yaml and no ./policies directory in \(directory): "
+                    + "pass --config FILE or --policies DIR")
+            }
+            config = try defaultConfig(directory: directory)
+        }
+        if let policies = args.option("policies") {
+            config.policyDirectory = ConfigLoader.absolutePath(policies, relativeTo: directory)
+        }
+        if let clients = args.option("clients") {
+            config.auth.clientsFile = ConfigLoader.absolutePath(clients, relativeTo: directory)
+        }
+        return config
+    }
+
+    /// The configuration defaults (FHIR base /fhir, no extra operations) with paths relative to `directory`;
+    /// only the policy-relevant parts are ever used (nothing listens).
+    static func defaultConfig(directory: String) throws -> GatewayConfig {
+        let text = """
+            listen: {address: 127.0.0.1, plaintext_for_testing: true}
+            upstream: {url: "http://127.0.0.1/fhir"}
+            """
         do {
-            return try ConfigLoader.load(path: path)
+            let source = (directory as NSString).appendingPathComponent("(defaults)")
+            return try ConfigLoader.decode(YAMLParser.parse(bytes: Array(text.utf8), file: source), sourcePath: source)
         } catch {
-            throw CommandFailure("cannot read the configuration:\n\(error)")
+            throw CommandFailure("internal: the default configuration does not load: \(error)")
         }
     }
 
@@ -48,8 +93,7 @@ enum PolicyCommand {
     // MARK: test
 
     /// Runs the cases in `paths` (default `<policies>/tests`): one line per case and `N passed, M failed`.
-    static func test(paths: [String], configPath: String, output: CLIOutput) throws -> Int32 {
-        let config = try loadConfig(configPath)
+    static func test(paths: [String], config: GatewayConfig, output: CLIOutput) throws -> Int32 {
         let (policies, classifier) = try load(config)
         let paths = paths.isEmpty ? [(config.policyDirectory as NSString).appendingPathComponent("tests")] : paths
         let report = PolicyTestRunner.run(paths: paths, policies: policies) { method, url, contentType, body in
@@ -65,7 +109,7 @@ enum PolicyCommand {
 
     /// Classifies one request for a registered client and prints the scope decision, the patient-context
     /// check and every rule's evaluation (`PolicyExplainer`). Exit 0 whenever an explanation was printed.
-    static func explain(_ args: ParsedArguments, configPath: String, output: CLIOutput) throws -> Int32 {
+    static func explain(_ args: ParsedArguments, config: GatewayConfig, output: CLIOutput) throws -> Int32 {
         var words = Array(args.words.dropFirst(2))
         let patient = try args.lateValue("patient", words: &words, expected: 2) { words in
             // The patient id is the word that is neither the method nor the URL (`/...` or absolute).
@@ -73,7 +117,6 @@ enum PolicyCommand {
         }
         guard words.count == 2 else { throw CLIError("policy explain needs METHOD URL, e.g. GET /fhir/Patient/pt-1") }
         guard let clientID = args.option("client") else { throw CLIError("policy explain needs --client ID") }
-        let config = try loadConfig(configPath)
         let entries = try ClientsCommand.load(config.auth.clientsFile)
         guard let entry = entries.first(where: { $0.client.id == clientID }) else {
             throw CommandFailure("no client \(clientID) in \(config.auth.clientsFile)")
