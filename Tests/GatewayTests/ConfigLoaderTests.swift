@@ -127,4 +127,38 @@ struct ConfigLoaderTests {
     func missingFile() {
         #expect(throws: ConfigError.self) { try ConfigLoader.load(path: "/nonexistent/gateway.yaml") }
     }
+
+    @Test("shared_state_password_file puts the file's password into the Redis URL; misuse is an error")
+    func redisPasswordFile() throws {
+        let directory = NSTemporaryDirectory() + "redis-pw-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "s3cret/with:odd@chars\n".write(toFile: directory + "/password", atomically: true, encoding: .utf8)
+        let config = try decode(minimal + """
+
+            shared_state: redis://redis.internal:6379/0
+            shared_state_password_file: \(directory)/password
+            """)
+        let parts = try #require(URLComponents(string: config.sharedState))
+        #expect(parts.password == "s3cret/with:odd@chars", "the trailing newline is not part of it")
+        #expect(parts.host == "redis.internal" && parts.port == 6379 && parts.path == "/0")
+
+        let missing = problems(minimal + """
+
+            shared_state: redis://redis.internal:6379
+            shared_state_password_file: \(directory)/nope
+            """)
+        #expect(missing.contains { $0.contains("shared_state_password_file") && $0.contains("nope: no such file") })
+        let memory = problems(minimal + """
+
+            shared_state_password_file: \(directory)/password
+            """)
+        #expect(memory.contains { $0.contains("applies only to a redis:// shared_state") })
+        let twice = problems(minimal + """
+
+            shared_state: redis://:inline@redis.internal:6379
+            shared_state_password_file: \(directory)/password
+            """)
+        #expect(twice.contains { $0.contains("already has a password") })
+    }
 }

@@ -172,32 +172,47 @@ struct MultiInstanceDeployTests {
         let map = try DeployFiles.yaml("kubernetes/configmap.yaml")
         let text = try #require(map.text("data", "gateway.yaml"))
         return try DeployFiles.decodeConfig(text, files: [
-            "/etc/pdmp-gateway/tls/tls.crt", "/etc/pdmp-gateway/tls/tls.key",
+            "/etc/pdmp-gateway/tls/tls.crt", "/etc/pdmp-gateway/tls/tls.key", "/etc/pdmp-gateway/redis/password",
             "/etc/pdmp-gateway/keys-audit/identifier-hash.key",
         ])
     }
 
-    @Test("every manifest is listed in the kustomization and parses")
+    /// `shared_state_password_file` as written in the ConfigMap's gateway.yaml.
+    func redisPasswordFile() throws -> String {
+        let map = try DeployFiles.yaml("kubernetes/configmap.yaml")
+        let text = try #require(map.text("data", "gateway.yaml"))
+        return try #require(try YAMLParser.parse(text).text("shared_state_password_file"))
+    }
+
+    @Test("every manifest is listed in the kustomization and parses; the example Secrets are not applied")
     func kustomization() throws {
         let listed = try #require(try DeployFiles.yaml("kubernetes/kustomization.yaml").at("resources")?.sequenceItems)
             .compactMap(\.scalarText)
-        let files = try FileManager.default.contentsOfDirectory(atPath: DeployFiles.root + "/kubernetes")
+        let all = try FileManager.default.contentsOfDirectory(atPath: DeployFiles.root + "/kubernetes")
             .filter { $0.hasSuffix(".yaml") && $0 != "kustomization.yaml" }
+        let files = all.filter { !$0.hasSuffix(".example.yaml") }
         #expect(Set(listed) == Set(files))
+        // `kubectl apply -k` must never overwrite Secrets created from real keys with placeholders.
+        #expect(all.contains("secrets.example.yaml"))
+        for file in files {
+            let text = try String(contentsOfFile: DeployFiles.root + "/kubernetes/" + file, encoding: .utf8)
+            #expect(!text.contains("kind: Secret"), "\(file) is applied by the kustomization and holds a Secret")
+        }
         for file in files {
             let node = try DeployFiles.yaml("kubernetes/" + file)
             #expect(node.text("apiVersion") != nil && node.text("kind") != nil && node.text("metadata", "name") != nil, "\(file)")
         }
     }
 
-    @Test("the Deployment's ports, probes and mounts match the gateway.yaml it runs with")
+    @Test("the StatefulSet's ports, probes and mounts match the gateway.yaml it runs with")
     func deployment() throws {
         let (config, directory) = try kubernetesConfig()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let relocated = directory
         func original(_ path: String) -> String { path.replacingOccurrences(of: relocated, with: "") }
 
-        let deployment = try DeployFiles.yaml("kubernetes/deployment.yaml")
+        let deployment = try DeployFiles.yaml("kubernetes/statefulset.yaml")
+        #expect(deployment.text("kind") == "StatefulSet", "stable pod names keep each audit chain in one volume")
         let pod = try #require(deployment.at("spec", "template", "spec"))
         let container = try #require(pod.at("containers", 0))
         let ports = Dictionary(uniqueKeysWithValues: (container.at("ports")?.sequenceItems ?? []).compactMap { port in
@@ -238,8 +253,14 @@ struct MultiInstanceDeployTests {
             (original(tls.privateKey), "secret", "pdmp-gateway-tls"),
             (original(config.auth.signingKeyDirectory), "secret", "pdmp-gateway-signing-keys"),
             (original(config.audit.identifierHashKeyFile ?? ""), "secret", "pdmp-gateway-audit-key"),
-            (original(config.audit.directory), "persistentVolumeClaim", "pdmp-gateway-audit"),
+            (try redisPasswordFile(), "secret", "pdmp-gateway-redis"),
         ]
+        // The audit directory is each pod's own claim from volumeClaimTemplates, never shared or per-name.
+        let templates = (deployment.at("spec", "volumeClaimTemplates")?.sequenceItems ?? []).compactMap {
+            $0.text("metadata", "name")
+        }
+        let auditMount = mounts.filter { original(config.audit.directory) == $0.1 }.first
+        #expect(auditMount.map { templates.contains($0.0) } == true, "the audit directory is not a per-pod claim")
         for (path, kind, name) in expectations {
             let source = volume(for: path)
             let reference = kind == "secret" ? source?.text(kind, "secretName")
@@ -285,6 +306,20 @@ struct MultiInstanceDeployTests {
         #expect(arguments[appendonly + 1] == "yes", "a Redis restart must not forget used assertion ids")
         let policy = try #require(arguments.firstIndex(of: "--maxmemory-policy"))
         #expect(arguments[policy + 1] == "noeviction", "evicting a jti would re-open replay")
+        // A password from the Secret the gateway reads too, and only the gateway pods may connect.
+        let requirepass = try #require(arguments.firstIndex(of: "--requirepass"))
+        #expect(arguments[requirepass + 1] == "$(REDIS_PASSWORD)")
+        let env = redis.at("spec", "template", "spec", "containers", 0, "env")?.sequenceItems ?? []
+        let password = env.first { $0.text("name") == "REDIS_PASSWORD" }
+        #expect(password?.text("valueFrom", "secretKeyRef", "name") == "pdmp-gateway-redis")
+        #expect(try redisPasswordFile().hasPrefix("/etc/pdmp-gateway/redis/"))
+        let network = try DeployFiles.yaml("kubernetes/redis-networkpolicy.yaml")
+        #expect(network.text("spec", "podSelector", "matchLabels", "app.kubernetes.io/name") == "pdmp-gateway-redis")
+        #expect(network.text("spec", "ingress", 0, "from", 0, "podSelector", "matchLabels", "app.kubernetes.io/name")
+            == "pdmp-gateway")
+        #expect(network.text("spec", "ingress", 0, "ports", 0, "port") == String(endpoint.port))
+        // The password file's content reached the URL the gateway connects with.
+        #expect(endpoint.password == "placeholder")
     }
 
     @Test("the ConfigMaps' requesters and policies load with the gateway's own loaders")

@@ -71,7 +71,7 @@ private final class Reader {
         }
         keys(root, [
             "listen", "public_base_url", "admin", "upstream", "fhir", "auth", "policies", "audit", "shared_state",
-            "limits", "event_loops", "logging",
+            "limits", "event_loops", "logging", "shared_state_password_file",
         ])
         let listen = readListen(root)
         let admin = readAdmin(root)
@@ -102,7 +102,7 @@ private final class Reader {
             return value
         }
         guard let listen, let admin, let upstream, let fhir, let limits, let logging, let eventLoops,
-              let policies, let audit, let sharedState
+              let policies, let audit, let sharedState, let sharedStateURL = redisPassword(root, url: sharedState)
         else { return nil }
         let host = listen.address.contains(":") ? "[\(listen.address)]" : listen.address
         let scheme = listen.tls == nil ? "http" : "https"
@@ -110,8 +110,43 @@ private final class Reader {
         guard let auth = readAuth(root, publicBase: base, listen: listen) else { return nil }
         return GatewayConfig(
             listen: listen, publicBaseURL: base, admin: admin, upstream: upstream, fhir: fhir, auth: auth,
-            policyDirectory: policies, audit: audit, sharedState: sharedState, limits: limits, eventLoops: eventLoops,
+            policyDirectory: policies, audit: audit, sharedState: sharedStateURL, limits: limits, eventLoops: eventLoops,
             logging: logging, sourcePath: sourcePath)
+    }
+
+    /// `shared_state_password_file`: the Redis password from a file (a mounted Kubernetes Secret, a
+    /// credentials file), so that it need not sit in gateway.yaml. Read at start and at every reload.
+    func redisPassword(_ root: YAMLNode, url: String) -> String? {
+        guard let node = attempt({ try root.optional("shared_state_password_file") }) ?? nil else { return url }
+        guard let file = attempt({ path(try node.string()) }) else { return nil }
+        guard url.hasPrefix("redis://"), var parts = URLComponents(string: url) else {
+            errors.append(YAMLDecodingError(at: node, "applies only to a redis:// shared_state"))
+            return nil
+        }
+        guard parts.password == nil else {
+            errors.append(YAMLDecodingError(at: node, "shared_state already has a password: give it in one place"))
+            return nil
+        }
+        let bytes: [UInt8]
+        do {
+            bytes = try FileAccess.contents(file)
+        } catch {
+            errors.append(YAMLDecodingError(at: node, "cannot read \(error)"))
+            return nil
+        }
+        // A trailing newline (echo, most editors) is not part of the password.
+        let password = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .newlines)
+        guard !password.isEmpty else {
+            errors.append(YAMLDecodingError(at: node, "\(file) is empty"))
+            return nil
+        }
+        parts.password = password
+        if parts.user == nil { parts.user = "" }
+        guard let combined = parts.string else {
+            errors.append(YAMLDecodingError(at: node, "the password cannot be put into the Redis URL"))
+            return nil
+        }
+        return combined
     }
 
     func readListen(_ root: YAMLNode) -> ListenerConfig? {
