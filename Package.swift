@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // pdmp-gateway: a TLS-terminating FHIR security gateway for PDMP operators.
-// Module map and layering: see ARCHITECTURE.md §2 (layers point downward only; C is touched only by the
+// Module layering: layers point downward only (the list below, lowest first); C is touched only by the
 // thin wrapper modules GatewayCrypto, GatewayYAML, GatewayIO, GatewayHTTP, SharedState).
 import PackageDescription
 

@@ -161,4 +161,11 @@ struct ConfigLoaderTests {
             """)
         #expect(twice.contains { $0.contains("already has a password") })
     }
+
+    @Test("audit.rotate_age: default 24h, configurable, at least 1m")
+    func rotateAge() throws {
+        #expect(try decode(minimal).audit.rotateAgeSeconds == 86_400)
+        #expect(try decode(minimal + "\naudit: {rotate_age: 6h}").audit.rotateAgeSeconds == 21_600)
+        #expect(problems(minimal + "\naudit: {rotate_age: 10s}").contains { $0.contains("rotate_age") && $0.contains("at least 1m") })
+    }
 }

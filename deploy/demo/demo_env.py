@@ -1,6 +1,6 @@
 """Shared set-up of the demo environment (run-demo and journey --self-contained), Python stdlib only.
 
-Layout of the demo directory (ARCHITECTURE §6; `.demo/` for `make run`):
+Layout of the demo directory (fixed, so that scripts and docs can rely on it; `.demo/` for `make run`):
   ca.pem, ca.key                   development CA (openssl), trusted by the demo's clients
   server.pem, server.key           the gateway's TLS certificate (SAN localhost, 127.0.0.1)
   gateway.yaml, clients.yaml       configuration and requester registry (registered through the CLI)
@@ -422,7 +422,13 @@ def start_upstream(demo: Demo, procs: Processes, timeout: float = 600) -> dict:
     cmd = [str(venv_python), str(HERE / "start-upstream"), "--port", str(demo.ports.sekmet),
            "--responder-port", str(demo.ports.responder), "--data-dir", str(demo.upstream_dir),
            "--patients", str(demo.patients), "--foreground", "--timeout", "120"]
-    log(f"starting the demo upstream ({demo.patients} patients; the first start seeds sekmet-fhir)")
+    # start-upstream seeds only when seeded.json does not record this data set: say so only then.
+    try:
+        seeded = json.loads((demo.upstream_dir / "seeded.json").read_text()).get("patients") == demo.patients
+    except (OSError, ValueError, AttributeError):
+        seeded = False
+    note = "existing data" if seeded else "seeding sekmet-fhir first"
+    log(f"starting the demo upstream ({demo.patients} patients; {note})")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
     procs.add("demo upstream", proc,
               after_stop=[str(HERE / "stop-upstream"), "--data-dir", str(demo.upstream_dir)])

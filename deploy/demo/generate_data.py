@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Deterministic generator of PDMP-shaped FHIR R4 demo data (Python stdlib only).
 
-The shapes follow the HL7 PDMP IG 1.0.0 profiles (SPEC-DIGEST §4.4): pdmp-patient (MR/SS/DL identifiers,
+The shapes follow the HL7 PDMP IG 1.0.0 profiles (http://hl7.org/fhir/us/pdmp/STU1/artifacts.html): pdmp-patient (MR/SS/DL identifiers,
 full birthDate), US Core Practitioner (NPI + DEA), pdmp-organization-pharmacy (NPI + NCPDP + DEA),
 US Core Medication (RxNorm), US Core MedicationRequest, pdmp-medicationdispense (RxNorm, quantity,
 daysSupply, whenPrepared, whenHandedOver, performer pharmacy, authorizingPrescription) and
@@ -41,7 +41,7 @@ MRN_SYSTEM = "urn:oid:2.16.840.1.113883.3.9999.1.1"  # demo facility MRN namespa
 DL_SYSTEM = "urn:oid:2.16.840.1.113883.4.3.25"  # driver's license, FIPS 25 (Massachusetts)
 RX_NUMBER_SYSTEM = "urn:oid:2.16.840.1.113883.3.9999.1.2"  # pharmacy prescription (Rx) numbers
 FILL_ID_SYSTEM = "urn:oid:2.16.840.1.113883.3.9999.1.3"
-SOURCE = "urn:demo:ma-pdmp"  # meta.source: the data source, as the PDMP IG asks (§4.3)
+SOURCE = "urn:demo:ma-pdmp"  # meta.source: the data source, as the PDMP IG asks (pdmp-bundle-history-result)
 
 PDMP = "http://hl7.org/fhir/us/pdmp/StructureDefinition/"
 USCORE = "http://hl7.org/fhir/us/core/StructureDefinition/"

@@ -3,16 +3,16 @@
 
 sekmet-fhir (the unmodified demo upstream) has no $pdmp-history. This small server sits in front of it:
 
-  POST {base}/$pdmp-history and POST {base}/Patient/$pdmp-history   (PDMP IG 1.0.0, SPEC-DIGEST §4.2)
+  POST {base}/$pdmp-history and POST {base}/Patient/$pdmp-history   (PDMP IG 1.0.0, http://hl7.org/fhir/us/pdmp/STU1/OperationDefinition-pdmp-history.html)
       Parameters in (pdmp-parameters-request: the patient by demographics, the authorized practitioner...)
       -> demographic match against sekmet's Patients (family + first given + full birthDate, gender and
          SSN narrow when given)
-      -> Parameters out (pdmp-parameters-response) holding a pdmp-bundle-history-result Bundle (§4.3):
+      -> Parameters out (pdmp-parameters-response) holding a pdmp-bundle-history-result Bundle:
          the matched Patients, their MedicationDispenses and MedicationAdministrations, and the referenced
          MedicationRequests, Medications, Practitioners and pharmacies (Organization), each with meta.source.
          No match or no history: an `outcome` OperationOutcome with PMIXStatusCode `no-data`, no Bundle.
   POST {base}/$process-message with a PDMP request message (MessageHeader.eventCoding.code = the
-      pdmp-history OperationDefinition URL, focus -> the request Parameters; SPEC-DIGEST §4.5)
+      pdmp-history OperationDefinition URL, focus -> the request Parameters; PDMP IG 1.0.0 http://hl7.org/fhir/us/pdmp/STU1/submission-options.html)
       -> a response message Bundle: MessageHeader (response.identifier = the request header's id,
          response.code ok | fatal-error, focus -> Parameters) + the response Parameters as above.
   anything else (including other $process-message calls, which sekmet handles itself)
@@ -50,7 +50,7 @@ MAX_BODY = 8 * 1024 * 1024
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
               "trailer", "trailers", "transfer-encoding", "upgrade"}
 
-# Input parameters of the OperationDefinition (SPEC-DIGEST §4.2): name -> (min, max, resource type or value[x]).
+# Input parameters of the OperationDefinition pdmp-history (PDMP IG 1.0.0): name -> (min, max, resource type or value[x]).
 INPUTS = {
     "patient": (1, 1, "Patient"),
     "animal-owner": (0, 1, "RelatedPerson"),
@@ -326,7 +326,7 @@ class Responder:
                 "entry": entries}
 
     def handle_message(self, message: dict) -> tuple[int, dict]:
-        """$process-message with a PDMP request message (SPEC-DIGEST §4.5) -> a PDMP response message."""
+        """$process-message with a PDMP request message (PDMP IG 1.0.0 messaging option, http://hl7.org/fhir/us/pdmp/STU1/submission-options.html) -> a PDMP response message."""
         entries = message.get("entry")
         if not isinstance(entries, list) or len(entries) < 2:
             raise BadRequest("a PDMP request message holds a MessageHeader and the request Parameters", "required")

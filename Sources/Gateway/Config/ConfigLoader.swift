@@ -92,6 +92,8 @@ private final class Reader {
             else { throw YAMLDecodingError(at: node, "must be an origin such as https://pdmp.example.gov") }
             return value
         } ?? nil
+        // TODO(#6): a time-zone key for `time.hour`/`time.weekday` (PolicyOptions.timeZone); until then
+        // policies compute time in UTC, as docs/policies.md says.
         let policies = attempt { path(try root.optionalString(at: "policies") ?? "policies") }
         let audit = readAudit(root)
         let sharedState = attempt { () throws(YAMLDecodingError) -> String in
@@ -345,16 +347,23 @@ private final class Reader {
     func readAudit(_ root: YAMLNode) -> AuditConfig? {
         guard let node = attempt({ try root.optional("audit") }) else { return nil }
         let audit = node ?? YAMLNode.mapping([])
-        keys(audit, ["directory", "rotate_size", "identifier_hash_key", "repository_url"])
+        keys(audit, ["directory", "rotate_size", "rotate_age", "identifier_hash_key", "repository_url"])
         let directory = attempt { path(try audit.optionalString(at: "directory") ?? "audit") }
         let rotate = attempt { try audit.optionalByteSize(at: "rotate_size") ?? 64 << 20 }
+        let rotateAge = attempt { () throws(YAMLDecodingError) -> Double in
+            let seconds = try audit.optionalDuration(at: "rotate_age") ?? 86_400
+            guard seconds >= 60 else { throw YAMLDecodingError(at: audit["rotate_age"]!, "must be at least 1m") }
+            return seconds
+        }
         let key = attempt { try audit.optionalString(at: "identifier_hash_key").map(path) } ?? nil
         if let key, let problem = FileAccess.readProblem(key) {
             errors.append(YAMLDecodingError(at: audit["identifier_hash_key"]!, "cannot read \(problem)"))
         }
         let repository = attempt { try audit.optionalString(at: "repository_url") } ?? nil
-        guard let directory, let rotate else { return nil }
-        return AuditConfig(directory: directory, rotateBytes: rotate, identifierHashKeyFile: key, repositoryURL: repository)
+        guard let directory, let rotate, let rotateAge else { return nil }
+        return AuditConfig(
+            directory: directory, rotateBytes: rotate, rotateAgeSeconds: rotateAge, identifierHashKeyFile: key,
+            repositoryURL: repository)
     }
 
     func readLimits(_ root: YAMLNode) -> LimitsConfig? {

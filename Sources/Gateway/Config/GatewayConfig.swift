@@ -141,6 +141,8 @@ public struct AuditConfig: Sendable {
     public var directory: String
     /// Rotate a file at this size. Default 64 MiB.
     public var rotateBytes: Int
+    /// Rotate a file this long after the process opened it. Default 24 h.
+    public var rotateAgeSeconds: Double
     /// Key for hashing identifiers in audit records (hex or a file path). Default: generated and stored
     /// in the audit directory.
     public var identifierHashKeyFile: String?

@@ -163,7 +163,7 @@ public final class GatewayRuntime: Sendable {
         let sink = AuditFileSink(
             configuration: AuditFileSink.Configuration(
                 directory: config.audit.directory, maxFileBytes: config.audit.rotateBytes,
-                instanceID: AuditKey.instanceID),
+                maxFileAge: config.audit.rotateAgeSeconds, instanceID: AuditKey.instanceID),
             clock: clock, logger: logger)
         let builder = AuditEventBuilder(configuration: AuditEventBuilder.Configuration(
             instanceID: AuditKey.instanceID, site: URLComponents(string: config.publicBaseURL)?.host,
