@@ -239,7 +239,7 @@ public final class GatewayHarness: @unchecked Sendable {
         if method == "HEAD" { arguments += ["-I"] }
         if let bearer { arguments += ["-H", "Authorization: Bearer \(bearer)"] }
         for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
-        if let body { arguments += ["--data-binary", "@-"] }
+        if body != nil { arguments += ["--data-binary", "@-"] }
         arguments += extraCurlArguments
         arguments.append(path.hasPrefix("http") ? path : baseURL + path)
         let output = try Subprocess.run("/usr/bin/curl", arguments, stdin: body ?? [])

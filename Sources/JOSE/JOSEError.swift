@@ -1,7 +1,7 @@
 // Why a JOSE object was refused. The cases name classes, not inputs; the detail is for logs only and never
 // contains token text.
 
-public import GatewayCore
+import GatewayCore
 
 /// A JWS/JWT/JWK failure.
 public enum JOSEError: Error, Sendable, Equatable, CustomStringConvertible {

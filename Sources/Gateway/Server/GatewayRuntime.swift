@@ -196,8 +196,9 @@ public final class GatewayRuntime: Sendable {
         do {
             return try SharedStores.redis(
                 url: config.sharedState, options: options, clock: clockFunction, metrics: .shared, logger: logger)
-        } catch let failure as RedisFailure {
-            throw GatewayError(status: 500, issueType: .exception, "shared_state: \(failure.reason)")
+        } catch {
+            // `SharedStores.redis` throws only `RedisFailure` (typed throws).
+            throw LoadFailure("shared_state: \(error.reason)")
         }
     }
 
