@@ -69,6 +69,7 @@ public final class GatewayRuntime: Sendable {
             maxRequestLineBytes: config.limits.requestLineBytes, maxHeaderBytes: config.limits.headerBytes,
             maxHeaderCount: config.limits.headerCount, maxBodyBytes: config.limits.bodyBytes,
             headerReadTimeoutMs: config.limits.headerTimeoutMs, idleTimeoutMs: config.limits.idleTimeoutMs)
+        let http2 = HTTP2Settings(config.limits.http2, shared: limits)
         let handlers = handlers
         let ids = ConnectionIDs()
         let logger = services.logger
@@ -76,12 +77,12 @@ public final class GatewayRuntime: Sendable {
         listener = try Listener(group: group, host: address, port: config.listen.port, tls: tls) { stream in
             // The protocol is known once the TLS handshake chose it through ALPN; plain TCP is HTTP/1.1.
             guard let secure = stream as? TLSStream else {
-                return Self.serve(stream, http2: false, handlers: handlers, limits: limits, ids: ids, logger: logger)
+                return Self.serve(stream, http2: nil, handlers: handlers, limits: limits, ids: ids, logger: logger)
             }
             secure.onHandshake = { [unowned secure] result in
                 guard case .success(let info) = result else { return }
-                let http2 = info.alpn == "h2"
-                Self.serve(secure, http2: http2, handlers: handlers, limits: limits, ids: ids, logger: logger)
+                let h2 = info.alpn == "h2" ? http2 : nil
+                Self.serve(secure, http2: h2, handlers: handlers, limits: limits, ids: ids, logger: logger)
             }
         }
         if config.admin.port != 0 {
@@ -111,15 +112,14 @@ public final class GatewayRuntime: Sendable {
 
     /// Starts an HTTP/1.1 or HTTP/2 server connection on an accepted stream and tracks it for draining.
     private static func serve(
-        _ stream: any ByteStream, http2: Bool, handlers: PerLoop<FrontHandler>, limits: HTTPServerLimits,
+        _ stream: any ByteStream, http2: HTTP2Settings?, handlers: PerLoop<FrontHandler>, limits: HTTPServerLimits,
         ids: ConnectionIDs, logger: Logger
     ) {
         let handler = handlers.value(for: stream.eventLoop)
         let id = ids.next()
-        if http2 {
-            // TODO(#3): read HTTP2Limits from the configuration's limits section; the defaults apply until then.
+        if let http2 {
             let connection = HTTP2ServerConnection(
-                stream: stream, handler: handler, limits: limits, http2: HTTP2Limits(), connectionID: id,
+                stream: stream, handler: handler, limits: http2.server, http2: http2.protocolLimits, connectionID: id,
                 errorRenderer: Responses.framingError, logger: logger)
             handler.connections[id] = connection
             connection.onClose = { [weak handler] _ in handler?.connections[id] = nil }
@@ -287,5 +287,21 @@ enum AuditKey {
             throw GatewayError(status: 500, issueType: .exception, "cannot create \(path)")
         }
         return key
+    }
+}
+
+/// What an HTTP/2 server connection is created with: the shared limits with the HTTP/2 timeouts, and the
+/// protocol limits (`limits.http2`).
+struct HTTP2Settings: Sendable {
+    let server: HTTPServerLimits
+    let protocolLimits: HTTP2Limits
+
+    /// HTTP/2 has its own header-read and idle timeouts; body and write limits are the shared ones.
+    init(_ config: HTTP2Config, shared: HTTPServerLimits) {
+        var server = shared
+        server.headerReadTimeoutMs = config.headerTimeoutMs
+        server.idleTimeoutMs = config.idleTimeoutMs
+        self.server = server
+        protocolLimits = config.limits
     }
 }
