@@ -65,24 +65,23 @@ public final class GatewayRuntime: Sendable {
                 responseTimeoutMs: upstream.responseTimeoutMs, idleTimeoutMs: upstream.idleTimeoutMs)
             return FrontHandler(services: services, pool: pool)
         }
-        let limits = HTTPServerLimits(
-            maxRequestLineBytes: config.limits.requestLineBytes, maxHeaderBytes: config.limits.headerBytes,
-            maxHeaderCount: config.limits.headerCount, maxBodyBytes: config.limits.bodyBytes,
-            headerReadTimeoutMs: config.limits.headerTimeoutMs, idleTimeoutMs: config.limits.idleTimeoutMs)
-        let http2 = HTTP2Settings(config.limits.http2, shared: limits)
         let handlers = handlers
         let ids = ConnectionIDs()
         let logger = services.logger
         let address = config.listen.address
         listener = try Listener(group: group, host: address, port: config.listen.port, tls: tls) { stream in
+            // Each connection gets the limits of the configuration current when it was accepted, so a reload
+            // changes them for new connections; open ones keep theirs.
+            let limits = ConnectionLimits(services.snapshot.config.limits)
             // The protocol is known once the TLS handshake chose it through ALPN; plain TCP is HTTP/1.1.
             guard let secure = stream as? TLSStream else {
-                return Self.serve(stream, http2: nil, handlers: handlers, limits: limits, ids: ids, logger: logger)
+                return Self.serve(
+                    stream, http2: nil, handlers: handlers, limits: limits.http1, ids: ids, logger: logger)
             }
             secure.onHandshake = { [unowned secure] result in
                 guard case .success(let info) = result else { return }
-                let h2 = info.alpn == "h2" ? http2 : nil
-                Self.serve(secure, http2: h2, handlers: handlers, limits: limits, ids: ids, logger: logger)
+                let h2 = info.alpn == "h2" ? limits.http2 : nil
+                Self.serve(secure, http2: h2, handlers: handlers, limits: limits.http1, ids: ids, logger: logger)
             }
         }
         if config.admin.port != 0 {
@@ -294,6 +293,20 @@ enum AuditKey {
             throw GatewayError(status: 500, issueType: .exception, "cannot create \(path)")
         }
         return key
+    }
+}
+
+/// The limits a client connection is created with (`limits`, `limits.http2`).
+struct ConnectionLimits: Sendable {
+    let http1: HTTPServerLimits
+    let http2: HTTP2Settings
+
+    init(_ config: LimitsConfig) {
+        http1 = HTTPServerLimits(
+            maxRequestLineBytes: config.requestLineBytes, maxHeaderBytes: config.headerBytes,
+            maxHeaderCount: config.headerCount, maxBodyBytes: config.bodyBytes,
+            headerReadTimeoutMs: config.headerTimeoutMs, idleTimeoutMs: config.idleTimeoutMs)
+        http2 = HTTP2Settings(config.http2, shared: http1)
     }
 }
 
