@@ -102,3 +102,103 @@ struct AuditShippingIntegrationTests {
         #expect(ids.filter { counts[$0] != 1 } == [])
     }
 }
+
+/// Tests/upstream/audit_repository.py: an HTTPS Audit Record Repository that requires one Authorization
+/// value, fails the first POSTs with 503, then stores AuditEvents by id and counts how often each arrived.
+final class FixtureRepository {
+    let port: Int
+    private let process: Process
+
+    init(pki: TestPKI, authorization: String, failures: Int) throws {
+        let (process, words) = try Subprocess.startServer("/usr/bin/python3", [
+            GatewayHarness.repositoryRoot + "/Tests/upstream/audit_repository.py", "--port", "0",
+            "--tls-cert", pki.serverCertificate, "--tls-key", pki.serverKey, "--authorization", authorization,
+            "--fail", String(failures),
+        ])
+        self.process = process
+        guard words.count >= 2, words[0] == "READY", let port = Int(words[1]) else {
+            process.terminate()
+            throw GatewayError(status: 500, issueType: .exception, "audit repository did not start: \(words)")
+        }
+        self.port = port
+    }
+
+    deinit {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Every POST (status answered, whether it was authorised, the AuditEvent ids) and the stored ids.
+    typealias Post = (status: Int, authorized: Bool, ids: [String])
+
+    func state(caFile: String) throws -> (posts: [Post], stored: [String: Int]) {
+        let output = try Subprocess.run("/usr/bin/curl", [
+            "-s", "--cacert", caFile, "--max-time", "20", "https://127.0.0.1:\(port)/__control/state",
+        ])
+        let state = try JSONValue.parse(output.stdout)
+        let posts = (state["posts"]?.arrayValue ?? []).map { post in
+            (post["status"]?.intValue ?? 0, post["authorized"] == .bool(true),
+             (post["ids"]?.arrayValue ?? []).compactMap(\.stringValue))
+        }
+        var stored: [String: Int] = [:]
+        if case .object(let object) = state["stored"] ?? .null {
+            for (id, count) in object.members { stored[id] = count.intValue ?? 0 }
+        }
+        return (posts, stored)
+    }
+}
+
+@Suite("Audit shipping configuration, through the running gateway")
+struct AuditShippingConfigIntegrationTests {
+    @Test("private CA, token file, batch size and backoff are used: 503s retried, each record stored once")
+    func configuredShipping() async throws {
+        let repositoryPKI = try TestPKI.make(caName: "audit repository test CA")
+        defer { repositoryPKI.remove() }
+        let token = "audit-" + RandomID.hex128()
+        let tokenFile = repositoryPKI.directory + "/audit-token"
+        try (token + "\n").write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let failures = 3
+        let repository = try FixtureRepository(pki: repositoryPKI, authorization: "Bearer " + token, failures: failures)
+        let batch = 3
+        let gw = try GatewayHarness(
+            clients: [.init(id: "ship-app", scopes: AuditShippingIntegrationTests.scopes, npis: ["1234567893"])],
+            auditConfig: """
+                audit:
+                  directory: audit
+                  repository_url: https://127.0.0.1:\(repository.port)/fhir
+                  repository_ca: \(repositoryPKI.caCertificate)
+                  repository_token_file: \(tokenFile)
+                  ship_batch_size: \(batch)
+                  ship_initial_backoff: 20ms
+                  ship_max_backoff: 100ms
+
+                """)
+        defer { gw.stop() }
+
+        let bearer = try gw.token(client: "ship-app", scopes: AuditShippingIntegrationTests.scopes)
+        for n in 0..<7 {
+            let path = n.isMultiple(of: 3) ? "/fhir/MedicationDispense" : "/fhir/MedicationDispense?patient=pt-\(n)"
+            _ = try gw.tracked("GET", path, bearer: bearer)
+        }
+        let hashes = try gw.auditChain.records().compactMap { $0["hash"]?.stringValue }
+        #expect(hashes.count >= 7)
+        // Wait (loosely bounded) until the repository holds every record of the chain.
+        var state = try repository.state(caFile: repositoryPKI.caCertificate)
+        let deadline = Date().addingTimeInterval(60)
+        while Set(state.stored.keys) != Set(hashes), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            state = try repository.state(caFile: repositoryPKI.caCertificate)
+        }
+        #expect(Set(state.stored.keys) == Set(hashes))
+        #expect(state.stored.values.allSatisfy { $0 == 1 }, "a record was stored twice: \(state.stored)")
+        // The private CA verified the repository (no TLS failure), every POST carried the credential, the
+        // first `failures` POSTs were answered 503 and retried with the same records, and no Bundle was
+        // bigger than ship_batch_size.
+        #expect(state.posts.allSatisfy { $0.authorized })
+        #expect(state.posts.prefix(failures).map(\.status) == Array(repeating: 503, count: failures))
+        #expect(state.posts.dropFirst(failures).allSatisfy { $0.status == 200 })
+        #expect(state.posts.prefix(failures + 1).allSatisfy { $0.ids == state.posts[0].ids })
+        #expect(state.posts.allSatisfy { !$0.ids.isEmpty && $0.ids.count <= batch })
+        #expect(state.posts.filter { $0.status == 200 }.flatMap(\.ids) == hashes)
+    }
+}

@@ -161,6 +161,16 @@ struct ConfigLoaderAuditShippingTests {
             audit: {repository_url: "http://127.0.0.1:9999/fhir", repository_authorization: "Basic YXVkaXQ6cHc="}
             """)
         #expect(inline.audit.shipping.authorization == "Basic YXVkaXQ6cHc=")
+        let variable = "PDMP_TEST_AUDIT_AUTH_" + UUID().uuidString.prefix(8)
+        setenv(variable, "Basic ZW52OnB3", 1)
+        defer { unsetenv(variable) }
+        let fromEnvironment = try text.decode(ConfigText.minimal + """
+            audit: {repository_url: "https://audit.example.gov/fhir", repository_authorization_env: \(variable)}
+            """)
+        #expect(fromEnvironment.audit.shipping.authorization == "Basic ZW52OnB3")
+        // Neither the configuration's description nor an error message shows a credential.
+        #expect(!"\(fromEnvironment.audit)".contains("ZW52OnB3"))
+        #expect("\(fromEnvironment.audit.shipping)".contains("[redacted]"))
     }
 
     @Test("bad values are errors naming the key", arguments: [
@@ -178,10 +188,15 @@ struct ConfigLoaderAuditShippingTests {
         ("repository_url: https://a.example/fhir\n  repository_authorization: \"Bearer x\\r\\nX-Evil: 1\"",
          "audit.repository_authorization: must be a non-empty header value without control characters"),
         ("repository_url: https://a.example/fhir\n  repository_authorization: Bearer x\n"
-            + "  repository_token_file: secrets/token", "audit.repository_token_file: use either"),
+            + "  repository_token_file: secrets/token",
+         "audit.repository_token_file: use only one of repository_authorization, repository_token_file"),
         ("repository_url: https://a.example/fhir\n  repository_token_file: secrets/bad-token",
          "audit.repository_token_file: "),
         ("repository_url: https://a.example/fhir\n  repository_token_file: secrets/none", "cannot read"),
+        ("repository_url: https://a.example/fhir\n  repository_authorization_env: PDMP_TEST_UNSET_VARIABLE_0",
+         "audit.repository_authorization_env: environment variable PDMP_TEST_UNSET_VARIABLE_0 is not set"),
+        ("repository_url: https://a.example/fhir\n  repository_authorization_env: HOME\n"
+            + "  repository_token_file: secrets/token", "use only one of repository_authorization_env"),
         ("ship_batch_size: 10", "audit.ship_batch_size: has no effect without audit.repository_url"),
         ("repository_url: ftp://a.example/fhir", "audit.repository_url: must be an http:// or https:// URL"),
     ])

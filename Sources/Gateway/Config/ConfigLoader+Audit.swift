@@ -8,14 +8,15 @@ import GatewayYAML
 extension ConfigLoader {
     /// The keys of `audit:` read here besides `repository_url`.
     static let shippingKeys = [
-        "repository_ca", "repository_authorization", "repository_token_file", "ship_batch_size",
-        "ship_initial_backoff", "ship_max_backoff",
+        "repository_ca", "repository_authorization", "repository_authorization_env", "repository_token_file",
+        "ship_batch_size", "ship_initial_backoff", "ship_max_backoff",
     ]
 
     /// Reads the shipping settings from the `audit` mapping; `resolve` makes a path absolute.
     /// - Returns: the settings (nil when they have errors) and every problem found.
     static func readAuditShipping(
-        _ audit: YAMLNode, resolve: (String) -> String
+        _ audit: YAMLNode, resolve: (String) -> String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
     ) -> (AuditShippingConfig?, [YAMLDecodingError]) {
         let problems = ConfigProblems()
         let endpoint = problems.attempt { try repositoryEndpoint(audit) } ?? nil
@@ -25,7 +26,9 @@ extension ConfigLoader {
         var config = AuditShippingConfig()
         config.caFile = problems.attempt { try repositoryCA(audit, endpoint: endpoint, resolve: resolve) } ?? nil
         config.authorization =
-            problems.attempt { try repositoryCredential(audit, endpoint: endpoint, resolve: resolve) } ?? nil
+            problems.attempt {
+                try repositoryCredential(audit, endpoint: endpoint, resolve: resolve, environment: environment)
+            } ?? nil
         if let batch = problems.attempt({ try audit.optionalInt(at: "ship_batch_size") }) ?? nil {
             if (1...1000).contains(batch) {
                 config.batchSize = batch
@@ -40,7 +43,9 @@ extension ConfigLoader {
     }
 
     /// `repository_url`, parsed as the transport will use it; nil when absent.
-    private static func repositoryEndpoint(_ audit: YAMLNode) throws(YAMLDecodingError) -> HTTPAuditTransport.Endpoint? {
+    private static func repositoryEndpoint(
+        _ audit: YAMLNode
+    ) throws(YAMLDecodingError) -> HTTPAuditTransport.Endpoint? {
         guard let node = try audit.optional("repository_url") else { return nil }
         guard let endpoint = HTTPAuditTransport.Endpoint(try node.string()) else {
             throw YAMLDecodingError(at: node, "must be an http:// or https:// URL without query or credentials")
@@ -60,24 +65,34 @@ extension ConfigLoader {
         return file
     }
 
-    /// The `Authorization` value from `repository_authorization` or `repository_token_file` (one of them).
+    /// The `Authorization` value from one of `repository_authorization`, `repository_authorization_env`
+    /// (an environment variable holding the value) or `repository_token_file` (a bearer token).
     private static func repositoryCredential(
-        _ audit: YAMLNode, endpoint: HTTPAuditTransport.Endpoint?, resolve: (String) -> String
+        _ audit: YAMLNode, endpoint: HTTPAuditTransport.Endpoint?, resolve: (String) -> String,
+        environment: [String: String]
     ) throws(YAMLDecodingError) -> String? {
-        let inline = try audit.optional("repository_authorization")
-        let file = try audit.optional("repository_token_file")
-        guard let node = inline ?? file, let endpoint else { return nil }
-        if inline != nil, let file {
-            throw YAMLDecodingError(at: file, "use either repository_authorization or repository_token_file")
+        var sources: [(String, YAMLNode)] = []
+        for key in ["repository_authorization", "repository_authorization_env", "repository_token_file"] {
+            if let node = try audit.optional(key) { sources.append((key, node)) }
+        }
+        guard let (key, node) = sources.first, let endpoint else { return nil }
+        if sources.count > 1 {
+            throw YAMLDecodingError(
+                at: sources[1].1, "use only one of " + sources.map(\.0).joined(separator: ", "))
         }
         // A credential must not cross the network in clear text; plain http is for a repository on loopback.
         if endpoint.scheme != "https", !isLoopbackHost(endpoint.host) {
             throw YAMLDecodingError(at: node, "a credential needs an https repository_url (or a loopback host)")
         }
         let value: String
-        if inline != nil {
-            value = try node.string()
-        } else {
+        switch key {
+        case "repository_authorization_env":
+            let name = try node.string()
+            guard let set = environment[name], !set.isEmpty else {
+                throw YAMLDecodingError(at: node, "environment variable \(name) is not set or empty")
+            }
+            value = set
+        case "repository_token_file":
             let path = resolve(try node.string())
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw YAMLDecodingError(at: node, "cannot read \(path)")
@@ -87,9 +102,13 @@ extension ConfigLoader {
                 throw YAMLDecodingError(at: node, "\(path) must hold one bearer token (RFC 6750 §2.1 characters)")
             }
             value = "Bearer " + token
+        default:
+            value = try node.string()
         }
-        // RFC 9110 §5.5: no CR, LF, NUL or other controls in a field value (header injection).
-        guard !value.isEmpty, !value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+        // RFC 9110 §5.5: no CR, LF, NUL or other controls in a field value (header injection). The message
+        // never quotes the value: it is a credential.
+        let controls = value.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+        guard !value.isEmpty, !controls else {
             throw YAMLDecodingError(at: node, "must be a non-empty header value without control characters")
         }
         return value

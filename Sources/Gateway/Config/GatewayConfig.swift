@@ -166,6 +166,17 @@ public struct AuditShippingConfig: Sendable {
     public var maxBackoffSeconds = 30.0
 }
 
+/// Printing the configuration (a log line, a debugger) never shows the credential.
+extension AuditShippingConfig: CustomStringConvertible, CustomDebugStringConvertible {
+    public var description: String {
+        "AuditShippingConfig(caFile: \(caFile ?? "nil"), "
+            + "authorization: \(authorization == nil ? "nil" : "[redacted]"), batchSize: \(batchSize), "
+            + "initialBackoffSeconds: \(initialBackoffSeconds), maxBackoffSeconds: \(maxBackoffSeconds))"
+    }
+
+    public var debugDescription: String { description }
+}
+
 public struct LimitsConfig: Sendable {
     /// Longest request line. Default 8 KiB. Exceeded: 414.
     public var requestLineBytes: Int
