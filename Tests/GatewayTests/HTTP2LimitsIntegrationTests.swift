@@ -1,7 +1,8 @@
 // `limits.http2` from the outside (issue #3 item 2): a gateway started with small configured limits
 // advertises them in its SETTINGS, refuses the streams over its stream limit before the upstream sees them,
-// ends a rapid-reset connection at its configured reset rate, answers 431 over its header list size, and a
-// reload applies new limits to new connections or, with a bad value, is refused and keeps the old ones.
+// ends a rapid-reset connection at its configured reset rate, ends PING, SETTINGS and CONTINUATION floods
+// at its configured limits (which the default gateway accepts), answers 431 over its header list size, and
+// a reload applies new limits to new connections or, with a bad value, is refused and keeps the old ones.
 
 import Foundation
 import Gateway
@@ -16,6 +17,8 @@ enum LimitedH2Gateway {
     static let streams = 3
     static let resets = 5
     static let headerList = 4096
+    /// PINGs and SETTINGS a second (default 10 each) and CONTINUATION frames per header block (default 8).
+    static let floods = 3
 
     static let limits = """
         limits:
@@ -23,6 +26,9 @@ enum LimitedH2Gateway {
             max_concurrent_streams: \(streams)
             max_resets_per_second: \(resets)
             max_header_list_size: \(headerList)
+            max_pings_per_second: \(floods)
+            max_settings_per_second: \(floods)
+            max_continuation_frames: \(floods)
 
         """
 
@@ -163,6 +169,49 @@ struct HTTP2LimitsIntegrationTests {
         client.close()
         #expect(frames.contains { $0.type == 0x6 && $0.flags & 0x1 != 0 })
         #expect(!frames.contains { $0.type == 0x7 })
+    }
+
+    /// Six PINGs, six SETTINGS, or a header block in one HEADERS and six CONTINUATION frames: over the
+    /// configured 3, under the defaults (10, 10, 8).
+    static func flood(_ kind: String, token: String) -> [UInt8] {
+        switch kind {
+        case "ping": return (0..<6).flatMap { RawH2.frame(0x6, [0, 0, 0, 0, 0, 0, 0, UInt8($0)]) }
+        case "settings": return (0..<6).flatMap { _ in RawH2.frame(0x4) }
+        default:
+            // Field literals taken from whole HEADERS frames (their 9-byte frame headers dropped).
+            func block(_ fields: [(String, String)]) -> [UInt8] { Array(RawH2.headers(stream: 1, fields).dropFirst(9)) }
+            var bytes = RawH2.frame(0x1, flags: 0x1, stream: 1, block([
+                (":method", "GET"), (":scheme", "https"), (":authority", "127.0.0.1"),
+                (":path", "/fhir/MedicationDispense?patient=pt-alice"), ("authorization", "Bearer \(token)"),
+            ]))
+            for n in 0..<6 {
+                bytes += RawH2.frame(0x9, flags: n == 5 ? 0x4 : 0, stream: 1, block([("x-pad-\(n)", "1")]))
+            }
+            return bytes
+        }
+    }
+
+    @Test("PING, SETTINGS and CONTINUATION floods over the configured limits end in GOAWAY; under the defaults not",
+          arguments: ["ping", "settings", "continuation"])
+    func floods(kind: String) async throws {
+        func send(to harness: GatewayHarness) async throws -> RawH2Client.Frames {
+            let token = try harness.token(client: "app-1", scopes: ["system/MedicationDispense.rs"])
+            // A final PING: its ACK shows that everything before it was processed.
+            let bytes = RawH2.preface + RawH2.frame(0x4) + Self.flood(kind, token: token)
+                + RawH2.frame(0x6, [9, 9, 9, 9, 9, 9, 9, 9])
+            let client = RawH2Client(loop: Self.clientLoop.loops[0])
+            try client.run(port: harness.runtime.port, caFile: harness.pki.caCertificate, chunks: [bytes], gapMs: 0)
+            let frames = try await client.frames { frames in
+                frames.contains { $0.type == 0x7 || $0.type == 0x6 && $0.flags & 0x1 != 0 && $0.payload.first == 9 }
+            }
+            client.close()
+            return frames
+        }
+        let limited = try await send(to: gw)
+        #expect(limited.last { $0.type == 0x7 }?.code == 0xb, "\(kind): no GOAWAY ENHANCE_YOUR_CALM")
+        let defaults = try await send(to: SharedGateway.harness)
+        #expect(!defaults.contains { $0.type == 0x7 }, "\(kind): the default gateway sent GOAWAY")
+        #expect(defaults.contains { $0.type == 0x6 && $0.flags & 0x1 != 0 && $0.payload.first == 9 })
     }
 
     @Test("a header list over max_header_list_size is answered 431 and not forwarded; the default gateway takes it")
