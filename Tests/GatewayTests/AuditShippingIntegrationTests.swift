@@ -128,10 +128,11 @@ final class FixtureRepository {
         process.waitUntilExit()
     }
 
-    /// Every POST (status answered, whether it was authorised, the AuditEvent ids) and the stored ids.
+    /// Every POST (status answered, whether it was authorised, the AuditEvent ids), the stored ids, and the
+    /// TLS handshakes that failed.
     typealias Post = (status: Int, authorized: Bool, ids: [String])
 
-    func state(caFile: String) throws -> (posts: [Post], stored: [String: Int]) {
+    func state(caFile: String) throws -> (posts: [Post], stored: [String: Int], handshakeFailures: Int) {
         let output = try Subprocess.run("/usr/bin/curl", [
             "-s", "--cacert", caFile, "--max-time", "20", "https://127.0.0.1:\(port)/__control/state",
         ])
@@ -144,7 +145,7 @@ final class FixtureRepository {
         if case .object(let object) = state["stored"] ?? .null {
             for (id, count) in object.members { stored[id] = count.intValue ?? 0 }
         }
-        return (posts, stored)
+        return (posts, stored, state["handshakeFailures"]?.intValue ?? 0)
     }
 }
 
@@ -200,5 +201,40 @@ struct AuditShippingConfigIntegrationTests {
         #expect(state.posts.prefix(failures + 1).allSatisfy { $0.ids == state.posts[0].ids })
         #expect(state.posts.allSatisfy { !$0.ids.isEmpty && $0.ids.count <= batch })
         #expect(state.posts.filter { $0.status == 200 }.flatMap(\.ids) == hashes)
+    }
+
+    @Test("repository_ca is what verifies the repository: a certificate from another CA gets no record")
+    func untrustedRepository() async throws {
+        let repositoryPKI = try TestPKI.make(caName: "audit repository test CA")
+        let otherPKI = try TestPKI.make(caName: "some other CA")
+        defer {
+            repositoryPKI.remove()
+            otherPKI.remove()
+        }
+        let repository = try FixtureRepository(pki: repositoryPKI, authorization: "Bearer x", failures: 0)
+        let gw = try GatewayHarness(
+            clients: [.init(id: "ship-app", scopes: AuditShippingIntegrationTests.scopes, npis: ["1234567893"])],
+            auditConfig: """
+                audit:
+                  directory: audit
+                  repository_url: https://127.0.0.1:\(repository.port)/fhir
+                  repository_ca: \(otherPKI.caCertificate)
+                  ship_initial_backoff: 20ms
+                  ship_max_backoff: 100ms
+
+                """)
+        defer { gw.stop() }
+        let bearer = try gw.token(client: "ship-app", scopes: AuditShippingIntegrationTests.scopes)
+        let (_, response) = try gw.tracked("GET", "/fhir/MedicationDispense?patient=pt-1", bearer: bearer)
+        #expect(response.status == 200)  // shipping never holds a request up
+        var state = try repository.state(caFile: repositoryPKI.caCertificate)
+        let deadline = Date().addingTimeInterval(60)
+        while state.handshakeFailures < 2, Date() < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            state = try repository.state(caFile: repositoryPKI.caCertificate)
+        }
+        #expect(state.handshakeFailures >= 2, "the gateway did not try (and retry) the repository")
+        #expect(state.posts.isEmpty)
+        #expect(state.stored.isEmpty)
     }
 }

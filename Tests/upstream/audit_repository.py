@@ -9,8 +9,9 @@ A POST without exactly the expected `Authorization` value is answered 401; the f
 POSTs are answered 503; after that a `batch` Bundle is stored (AuditEvent by id) and answered with a
 `batch-response` carrying one `201 Created` per entry (`200 OK` for an id already stored).
 
-`GET /__control/state` (same port) answers `{"posts": [{"status", "authorized", "ids"}], "stored": {id: n}}`
-where n counts how often the id was stored: every record delivered exactly once means n == 1 for all.
+`GET /__control/state` (same port) answers `{"posts": [{"status", "authorized", "ids"}], "stored": {id: n},
+"handshakeFailures": k}` where n counts how often the id was stored (every record delivered exactly once
+means n == 1 for all) and k the TLS handshakes that failed (a client that did not trust the certificate).
 Python stdlib only.
 """
 
@@ -30,6 +31,7 @@ class State:
         self.fail_remaining = fail
         self.posts: list[dict] = []
         self.stored: dict[str, int] = {}
+        self.handshake_failures = 0
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -38,10 +40,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.handshake_failed = False
         try:
             self.connection.do_handshake()  # in this connection's thread, not the accepting one
         except (ssl.SSLError, OSError):
-            self.close_connection = True
+            with self.state.lock:
+                self.state.handshake_failures += 1  # e.g. the client did not trust this certificate
+            self.handshake_failed = True
+
+    def handle(self) -> None:
+        if not self.handshake_failed:
+            super().handle()
 
     def log_message(self, fmt, *args):  # quiet: the test reads /__control/state
         pass
@@ -58,7 +67,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.path != "/__control/state":
             return self.reply(404, {"resourceType": "OperationOutcome"})
         with self.state.lock:
-            self.reply(200, {"posts": self.state.posts, "stored": self.state.stored})
+            self.reply(200, {"posts": self.state.posts, "stored": self.state.stored,
+                             "handshakeFailures": self.state.handshake_failures})
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
