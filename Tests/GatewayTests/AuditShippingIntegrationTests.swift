@@ -180,8 +180,9 @@ final class FixtureRepository {
     }
 }
 
-@Suite("Audit shipping configuration, through the running gateway")
-struct AuditShippingConfigIntegrationTests {
+/// In the serialized suite: the audit metrics (`gateway_audit_spool_backlog`) are process-wide, so two
+/// shipping gateways running at once would disturb each other's backlog assertions.
+extension AuditShippingIntegrationTests {
     @Test("private CA, token file, batch size and backoff are used: 503s retried, each record stored once")
     func configuredShipping() async throws {
         let token = "audit-" + RandomID.hex128()
