@@ -152,6 +152,27 @@ struct HTTP2LimitsIntegrationTests {
         #expect(upstream.count <= LimitedH2Gateway.resets, "upstream saw \(upstream.count)")
     }
 
+    @Test("resets in separate writes (requests already forwarded) cost at most max_resets_per_second + 1 upstream")
+    func spreadResets() async throws {
+        let token = try gw.token(client: "app-1", scopes: ["system/MedicationDispense.rs"])
+        let run = "rsp-" + RandomID.hex128()
+        // Each HEADERS and each RST_STREAM in its own write, 5 ms apart: about 120 ms for 12 pairs, well
+        // inside one second even on a slow machine, so the sixth reset is over the configured 5.
+        var chunks: [[UInt8]] = [RawH2.preface + RawH2.frame(0x4)]
+        for n in 0..<12 {
+            let stream = UInt32(2 * n + 1)
+            chunks += [request(stream: stream, id: "\(run)-\(n)", token: token), RawH2.rst(stream: stream)]
+        }
+        let client = RawH2Client(loop: Self.clientLoop.loops[0])
+        try client.run(port: gw.runtime.port, caFile: gw.pki.caCertificate, chunks: chunks, gapMs: 5)
+        let frames = try await client.frames { $0.contains { $0.type == 0x7 } }
+        _ = try await client.frames { _ in false }  // returns once the gateway closed the connection
+        client.close()
+        #expect(frames.last { $0.type == 0x7 }?.code == 0xb)
+        let upstream = try gw.upstreamRequests().filter { $0.header("X-Request-ID")?.hasPrefix(run) == true }
+        #expect(upstream.count <= LimitedH2Gateway.resets + 1, "upstream saw \(upstream.count)")
+    }
+
     @Test("the same resets under the default limit (50/s) leave the connection open (control)")
     func resetControl() async throws {
         let shared = SharedGateway.harness
