@@ -12,6 +12,7 @@ final class AuditShipping: Sendable {
     let transport: HTTPAuditTransport
 
     /// Starts shipping `sink`'s records to `config.repositoryURL`; nil when no repository is configured.
+    /// TODO(#7): a reload checks the shipping keys but does not restart the shipper with changed ones.
     /// - Throws: when the URL is not usable (a configuration error: the gateway refuses to start).
     static func start(
         config: AuditConfig, sink: AuditFileSink, loop: EventLoop, logger: Logger
