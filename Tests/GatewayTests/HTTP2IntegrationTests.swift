@@ -259,7 +259,7 @@ struct HTTP2IntegrationTests {
         }
         let client = RawH2Client(loop: Self.clientLoop.loops[0])
         try client.run(port: gw.runtime.port, caFile: gw.pki.caCertificate, chunks: [bytes], gapMs: 0)
-        var frames: [(type: UInt8, stream: UInt32, code: UInt32?)] = []
+        var frames: [RawH2.Frame] = []
         for _ in 0..<50 {  // until the answer's HEADERS, a reset or a GOAWAY arrives (bounded)
             try await Task.sleep(for: .milliseconds(100))
             frames = RawH2.parse(client.snapshot.bytes)
