@@ -14,7 +14,7 @@ final class RedisServer: @unchecked Sendable {
     // Safe: `process` is only touched by the test that owns this server, one call at a time.
     let port: Int
     let directory: String
-    private var process: Process?
+    private var process: ChildProcess?
 
     init() throws {
         port = try GatewayHarness.freePort()
@@ -32,16 +32,13 @@ final class RedisServer: @unchecked Sendable {
 
     /// Starts the server and waits until it answers PING.
     func start() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Subprocess.which("redis-server") ?? "/usr/bin/redis-server")
-        process.arguments = [
-            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory,
-            "--logfile", directory + "/redis.log",
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        self.process = process
+        process = try ChildProcess(
+            executable: Subprocess.which("redis-server") ?? "/usr/bin/redis-server",
+            arguments: [
+                "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory,
+                "--logfile", directory + "/redis.log",
+            ],
+            stdin: .null, stdout: .null, stderr: .null)
         for _ in 0..<100 {
             if (try? cli("PING")) == "PONG" { return }
             usleep(50_000)
@@ -49,13 +46,12 @@ final class RedisServer: @unchecked Sendable {
         throw GatewayError(status: 500, issueType: .exception, "redis-server did not answer PING on \(port)")
     }
 
-    /// Stops the server (SIGKILL, as a crash would) and waits for it to exit. Not SIGTERM: the server is
-    /// spawned from a test thread whose signal mask blocks SIGTERM, the child inherits that mask, and a
-    /// SIGTERM'd server would never exit (this was the outage test's hang, TODO(#8) now closed).
-    func stop() {
+    /// Stops the server with `signal` (SIGTERM: a clean shutdown; SIGKILL: a crash) and waits for it to exit.
+    /// Started through ChildProcess, the server sees SIGTERM even though the test thread blocks it.
+    func stop(signal: Int32 = SIGTERM) {
         guard let process else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.signal(signal)
+        process.wait()
         self.process = nil
     }
 
