@@ -26,6 +26,21 @@ extension RedisSharingSuites {
 
         var pair: ProcessPair { Self.pair }
 
+        /// Redis calls that took longer than 25 ms on the caller's thread (an event loop, or the refresh worker),
+    /// from /metrics.
+        static func slowRedisCalls(_ gateway: ServeProcess) throws -> Int {
+            let metrics = try gateway.request("GET", gateway.adminURL + "/metrics").text
+            func value(_ prefix: String) -> Int? {
+                metrics.split(separator: "\n").first { $0.hasPrefix(prefix) }
+                    .flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }.map { Int($0) }
+            }
+            let name = "gateway_shared_state_call_duration_seconds"
+            guard let count = value(name + "_count"), let fast = value(name + "_bucket{le=\"0.025\"}") else {
+                throw GatewayError(status: 500, issueType: .exception, "no \(name) in /metrics")
+            }
+            return count - fast
+        }
+
         /// Both gateways issue tokens again (bounded wait).
         func expectRecovered(_ what: String) throws {
             for gateway in [pair.a, pair.b] {
@@ -98,6 +113,7 @@ extension RedisSharingSuites {
         @Test("Redis stalled (DEBUG SLEEP 5): 503 while it sleeps, other requests and /healthz unaffected, recovery afterwards")
         func stalled() throws {
             let token = try pair.a.token(client: "app-1")
+            let slowBefore = try Self.slowRedisCalls(pair.a)
             let sleeper = try ChildProcess(
                 executable: Subprocess.which("redis-cli") ?? "/usr/bin/redis-cli",
                 arguments: ["-h", "127.0.0.1", "-p", String(pair.redis.port), "DEBUG", "SLEEP", "5"],
@@ -112,7 +128,18 @@ extension RedisSharingSuites {
             let health = try pair.a.request("GET", pair.a.adminURL + "/healthz")
             #expect(health.status == 200)
             #expect(sleeper.isRunning, "answers came back during the stall")
+            // Keep asking for the rest of the stall: after the call that found Redis stalled, no call on a loop
+            // should wait out the deadline again (the worker checks new connections with a PING first).
+            var requests = 0
+            while sleeper.isRunning && requests < 200 {
+                #expect(try pair.a.dispenses(token).status == 503)
+                requests += 1
+            }
             sleeper.wait()
+            let slow = try Self.slowRedisCalls(pair.a) - slowBefore
+            print("benchmark: \(slow) Redis calls at A (event loop or refresh worker) waited out the 50 ms deadline during a 5 s stall (\(requests) quota'd requests; 32 before new connections were PINGed)")
+            // Loose: a busy machine can make a few healthy calls slow too.
+            #expect(slow <= 8, "calls kept waiting for a stalled Redis: \(slow)")
             try expectRecovered("a stall")
         }
 
