@@ -132,7 +132,9 @@ extension RedisSharingSuites {
             // should wait out the deadline again (the worker checks new connections with a PING first).
             var requests = 0
             while sleeper.isRunning && requests < 200 {
-                #expect(try pair.a.dispenses(token).status == 503)
+                // 200 or 429 only for a request that reached Redis just after it woke (before redis-cli exited).
+                let status = try pair.a.dispenses(token).status
+                #expect([503, 200, 429].contains(status), "\(status)")
                 requests += 1
             }
             sleeper.wait()
