@@ -22,6 +22,8 @@ enum Usage {
 
         Run `pdmp-gateway COMMAND --help` for a command's options.
         Exit status: 0 success, 1 a check or test failed (or the command could not do its work), 2 usage error.
+        Registry changes reach a running gateway within about a second (it watches the clients file); key
+        changes on its next reload (SIGHUP or POST /admin/reload).
         The config file defaults to ./gateway.yaml (every command that reads it takes --config FILE).
         Every field is documented in docs/configuration.md; every command in docs/cli.md.
         """
@@ -130,7 +132,7 @@ enum Usage {
         Options:
           --config FILE   the configuration naming the registry (default ./gateway.yaml)
 
-        Changes reach a running gateway on its next reload (SIGHUP or POST /admin/reload).
+        Changes reach a running gateway within about a second (it watches the clients file).
         """
 
     static let clientsAdd = """
