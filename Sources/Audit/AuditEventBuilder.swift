@@ -83,12 +83,15 @@ public struct AuditEventBuilder: Sendable {
 
     /// Describes the AuditEvent for `input`.
     ///
-    /// Token requests get the IUA ITI-71 shape; FHIR requests refused by the gateway get the Security Alert
+    /// Token requests get the IUA ITI-71 shape, introspection requests ITI-102; FHIR requests refused by the
+    /// gateway get the Security Alert
     /// shape (SPEC-DIGEST §5.3 d); every other FHIR request gets the BALP RESTful shape of its interaction.
     func draft(_ input: AuditInput) -> AuditEventDraft {
         switch input.subject {
         case .tokenRequest(let token):
             return tokenEvent(input, token)
+        case .introspection(let introspection):
+            return introspectionEvent(input, introspection)
         case .fhir(let interaction):
             if case .denied = input.outcome { return denialEvent(input, interaction) }
             return restEvent(input, interaction)

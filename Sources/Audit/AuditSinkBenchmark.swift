@@ -6,7 +6,7 @@
 // batches of the sink's average size, with plain write + fdatasync: the cost of the disk alone.
 
 import FHIR
-public import Foundation
+import Foundation
 import GatewayCore
 import Synchronization
 

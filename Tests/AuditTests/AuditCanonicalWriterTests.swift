@@ -31,6 +31,7 @@ struct AuditCanonicalWriterTests {
         let inputs = AuditEventCorpus.inputs
         #expect(inputs.contains { if case .tokenRequest = $0.subject { true } else { false } })
         #expect(inputs.contains { if case .fhir = $0.subject { true } else { false } })
+        #expect(inputs.contains { if case .introspection = $0.subject { true } else { false } })
         for outcome in [AuditInput.Outcome.success, .denied(status: 403), .failure(status: 404), .failure(status: 502)]
         {
             #expect(inputs.contains { $0.outcome == outcome })

@@ -82,6 +82,13 @@ enum AuditEventCorpus {
         AuditTokenRequest(grantType: "bogus & = %", assertionJTI: "a\"2"),
     ]
 
+    static let introspections: [AuditIntrospection] = [
+        AuditIntrospection(),
+        AuditIntrospection(
+            endpointURL: "https://gw.example.org/auth/introspect", active: true, introspectedTokenJTI: "t-9"),
+        AuditIntrospection(endpointURL: "https://gw.example.org/auth/introspect", active: false),
+    ]
+
     /// Every combination worth writing, in a fixed order (a few hundred inputs).
     static var inputs: [AuditInput] {
         var result: [AuditInput] = []
@@ -92,10 +99,11 @@ enum AuditEventCorpus {
                 result.append(input(.fhir(interaction), outcome: outcome, n: n))
             }
         }
-        for token in tokens {
+        let others = tokens.map(AuditInput.Subject.tokenRequest) + introspections.map(AuditInput.Subject.introspection)
+        for subject in others {
             for outcome in [AuditInput.Outcome.success, .denied(status: 401)] {
                 n += 1
-                result.append(input(.tokenRequest(token), outcome: outcome, n: n))
+                result.append(input(subject, outcome: outcome, n: n))
             }
         }
         return result
