@@ -64,7 +64,8 @@ struct CanonicalBytesOutput: AuditJSONOutput {
     /// True when the next member or element needs a comma before it.
     private var afterValue = false
 
-    init(capacity: Int = 2048) {
+    /// `capacity`: a typical event is 2-4 KB; reserving enough at once avoids regrowing the buffer.
+    init(capacity: Int = 4096) {
         bytes = []
         bytes.reserveCapacity(capacity)
     }
