@@ -26,10 +26,14 @@ public enum AuditSinkBenchmark {
         public var meanEventBytes: Int
         /// Seconds from the first append until every record was durable.
         public var gatewaySeconds: Double
+        /// CPU seconds (user + system, all threads of this process) in that time.
+        public var gatewayCPUSeconds: Double
         /// fdatasyncs the sink made (group commits).
         public var commits: Int
         /// Seconds the reference took (same bytes, same batch sizes, write + fdatasync only).
         public var referenceSeconds: Double
+        /// CPU seconds the reference used.
+        public var referenceCPUSeconds: Double
         /// The records the chain verifier checked afterwards (equals `records` when the run was sound).
         public var verifiedRecords: Int
 
@@ -39,6 +43,11 @@ public enum AuditSinkBenchmark {
         public var referenceRate: Double { Double(records) / referenceSeconds }
         /// gateway / reference: 1.0 means the audit path costs no more than the disk.
         public var ratio: Double { gatewayRate / referenceRate }
+        /// CPU microseconds per durable record through the gateway's audit path (steadier than the rate on a
+        /// busy machine).
+        public var gatewayCPUMicrosPerRecord: Double { gatewayCPUSeconds * 1e6 / Double(records) }
+        /// CPU microseconds per record of the reference.
+        public var referenceCPUMicrosPerRecord: Double { referenceCPUSeconds * 1e6 / Double(records) }
         /// Records per group commit, on average.
         public var recordsPerCommit: Int { max(1, Int((Double(records) / Double(max(commits, 1))).rounded())) }
     }
@@ -72,6 +81,7 @@ public enum AuditSinkBenchmark {
         let done = DispatchGroup()
         for _ in 0..<records { done.enter() }
         let started = monotonicNanos()
+        let startedCPU = processCPUSeconds()
         DispatchQueue.concurrentPerform(iterations: producers) { producer in
             for n in stride(from: producer, to: records, by: producers) {
                 sink.append(canonicalEvent: builder.canonicalEvent(pool[n % pool.count])) { result in
@@ -82,6 +92,7 @@ public enum AuditSinkBenchmark {
         }
         done.wait()
         let gatewaySeconds = Double(monotonicNanos() - started) / 1e9
+        let gatewayCPUSeconds = processCPUSeconds() - startedCPU
         sink.stop()
         let commits = Int(registry.histogram("gateway_audit_fsync_seconds", help: "").observations)
         guard failures.load(ordering: .relaxed) == 0 else {
@@ -97,16 +108,19 @@ public enum AuditSinkBenchmark {
 
         var result = Result(
             records: records, producers: producers, meanEventBytes: eventBytes, gatewaySeconds: gatewaySeconds,
-            commits: commits, referenceSeconds: 0, verifiedRecords: verified)
-        result.referenceSeconds = try reference(
+            gatewayCPUSeconds: gatewayCPUSeconds, commits: commits, referenceSeconds: 0, referenceCPUSeconds: 0,
+            verifiedRecords: verified)
+        (result.referenceSeconds, result.referenceCPUSeconds) = try reference(
             lines: lines, perCommit: result.recordsPerCommit, path: FileIO.join(root, "reference.ndjson"),
             directory: root)
         return result
     }
 
-    /// Appends `lines` (newline restored) in batches of `perCommit` with one write + fdatasync each; seconds.
-    static func reference(lines: [ArraySlice<UInt8>], perCommit: Int, path: String, directory: String) throws -> Double
-    {
+    /// Appends `lines` (newline restored) in batches of `perCommit` with one write + fdatasync each; wall and
+    /// CPU seconds.
+    static func reference(
+        lines: [ArraySlice<UInt8>], perCommit: Int, path: String, directory: String
+    ) throws -> (seconds: Double, cpuSeconds: Double) {
         // The batches are assembled before the clock starts: the reference is the disk, nothing else.
         let batches = stride(from: 0, to: lines.count, by: perCommit).map { start -> [UInt8] in
             var buffer = [UInt8]()
@@ -120,11 +134,26 @@ public enum AuditSinkBenchmark {
         defer { close(fd) }
         try FileIO.syncDirectory(directory)
         let started = monotonicNanos()
+        let startedCPU = processCPUSeconds()
         for batch in batches {
             try FileIO.write(fd, batch, path: path)
             try FileIO.syncData(fd, path: path)
         }
-        return Double(monotonicNanos() - started) / 1e9
+        return (Double(monotonicNanos() - started) / 1e9, processCPUSeconds() - startedCPU)
+    }
+
+    /// User + system CPU seconds of this process so far (all threads).
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    /// The 1-minute load average (Linux `/proc/loadavg`), nil where unknown: rates mean little on a busy machine.
+    public static func loadAverage() -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
+        return text.split(separator: " ").prefix(3).joined(separator: " ")
     }
 
     static let benchConfiguration = AuditEventBuilder.Configuration(
@@ -132,7 +161,7 @@ public enum AuditSinkBenchmark {
         tokenEndpointURL: "https://gw.example.org/auth/token", identifierHashKey: Array("bench-key".utf8))
 
     /// The common case in production: an allowed BALP PatientQuery by a registered client with a token,
-    /// a policy decision, a purpose of use and a patient found in the response; about 2 KB of canonical JSON.
+    /// a policy decision, a purpose of use and patients found in the response; about 3 KB of canonical JSON.
     static func sampleInput(_ n: Int) -> AuditInput {
         var search = Interaction(kind: .searchType, method: "GET", resourceType: "MedicationDispense")
         search.patients = ["pat-\(n)"]

@@ -51,10 +51,13 @@ enum AuditCommand {
         return """
             audit bench in \(directory): \(r.records) records of \(r.meanEventBytes)-byte events from \
             \(r.producers) producers, \(r.commits) group commits (\(r.recordsPerCommit) records each)
-            gateway   (build event + chain + file sink, fdatasync per commit): \(rate(r.gatewayRate)) records/s
-            reference (same bytes, write + fdatasync, same batch size):       \(rate(r.referenceRate)) records/s
+            gateway   (build event + chain + file sink, fdatasync per commit): \(rate(r.gatewayRate)) records/s, \
+            \(rate(r.gatewayCPUMicrosPerRecord)) CPU µs/record
+            reference (same bytes, write + fdatasync, same batch size):       \(rate(r.referenceRate)) records/s, \
+            \(rate(r.referenceCPUMicrosPerRecord)) CPU µs/record
             ratio gateway/reference: \(String(format: "%.2f", r.ratio))
             chain verified: \(r.verifiedRecords) records
+            load average (1/5/15 min) after the run: \(AuditSinkBenchmark.loadAverage() ?? "unknown")
 
             """
     }
