@@ -240,40 +240,6 @@ public struct AuditEventBuilder: Sendable {
         return request.path + "?" + redactedQuery(query)
     }
 
-    /// Replaces the value of any query parameter that names an SSN system (issue #7: no SSN in the audit).
-    func redactedQuery(_ query: String) -> String {
-        // Most queries name no such system: one byte scan of the whole query, no splitting or decoding.
-        if !Self.mayNameForbiddenSystem(query) { return query }
-        let parts = query.split(separator: "&", omittingEmptySubsequences: false).map { part -> String in
-            let decoded = (String(part).removingPercentEncoding ?? String(part)).lowercased()
-            guard forbiddenIdentifierSystems.contains(where: { decoded.contains($0.lowercased()) }) else {
-                return String(part)
-            }
-            let name = part.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
-            return name + "=[REDACTED]"
-        }
-        return parts.joined(separator: "&")
-    }
-
-    /// False when `query` certainly names no forbidden identifier system: it is ASCII without `%` escapes
-    /// and contains none of them, compared without case.
-    static func mayNameForbiddenSystem(_ query: String) -> Bool {
-        var bytes = Array(query.utf8)
-        for i in bytes.indices {
-            if bytes[i] >= 0x80 || bytes[i] == UInt8(ascii: "%") { return true }
-            if bytes[i] >= UInt8(ascii: "A") && bytes[i] <= UInt8(ascii: "Z") { bytes[i] |= 0x20 }
-        }
-        return forbiddenSystemPatterns.contains { pattern in
-            bytes.count >= pattern.count
-                && (0...(bytes.count - pattern.count)).contains { start in
-                    bytes[start..<start + pattern.count].elementsEqual(pattern)
-                }
-        }
-    }
-
-    /// The forbidden identifier systems, lowercased, as bytes.
-    static let forbiddenSystemPatterns = forbiddenIdentifierSystems.map { Array($0.lowercased().utf8) }
-
     /// An identifier as written to the audit: in clear for configured systems, otherwise keyed-hashed;
     /// nil for SSNs, which are never written.
     func writtenIdentifier(_ system: String, _ value: String) -> DraftIdentifier? {
