@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import GatewayCore
 
@@ -50,5 +51,23 @@ struct CoreTests {
     ])
     func requestIDs(value: String, ok: Bool) {
         #expect(RequestID.isWellFormed(value) == ok)
+    }
+
+    @Test("generated UUIDs are RFC 9562 version 4, lowercase, parseable by Foundation and distinct")
+    func uuids() throws {
+        var seen = Set<String>()
+        for _ in 0..<2000 {
+            let id = RandomID.uuid()
+            let bytes = Array(id.utf8)
+            #expect(bytes.count == 36)
+            #expect([8, 13, 18, 23].allSatisfy { bytes[$0] == UInt8(ascii: "-") })
+            #expect(id == id.lowercased() && RequestID.isWellFormed(id))
+            let parsed = try #require(UUID(uuidString: id))
+            #expect(parsed.uuidString.lowercased() == id)
+            #expect(parsed.uuid.6 >> 4 == 4)  // version 4
+            #expect(parsed.uuid.8 >> 6 == 2)  // variant 10
+            seen.insert(id)
+        }
+        #expect(seen.count == 2000)
     }
 }

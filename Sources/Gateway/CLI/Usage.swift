@@ -24,6 +24,8 @@ enum Usage {
           token --client ID --key KEY.pem --token-url URL [--scope S] [--kid KID] [--alg ES384|RS384]
                 [--cacert FILE] [--json]       act as a SMART backend client: print an access token
           audit verify FILE|DIR...             check the audit hash chain; names the first broken record
+          audit bench [--records N] [--producers P] [--dir DIR] [--keep]
+                                               durable audit records/s on DIR's disk vs plain write + fdatasync
           version                              print the version
 
         Exit status: 0 success, 1 a check or test failed (or the command could not do its work), 2 usage error.

@@ -553,10 +553,10 @@ final class Exchange {
         guard ["fhir", "token", "introspect", "other"].contains(routeName) else {
             return then(self)
         }
-        let event = services.auditBuilder.build(auditInput(outcome, description: description))
+        let event = services.auditBuilder.canonicalEvent(auditInput(outcome, description: description))
         let bound = LoopBound(self, on: context.eventLoop)
         let thenBox = UnsafeSendableClosure(then)
-        services.auditSink.append(event) { result in
+        services.auditSink.append(canonicalEvent: event) { result in
             bound.run { exchange in
                 switch result {
                 case .success:
