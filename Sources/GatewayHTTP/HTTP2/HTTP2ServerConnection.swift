@@ -48,6 +48,12 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
     private var timer: TimerHandle?
     private var timerDeadlineMs: UInt64 = .max
     private var dateCache = HTTPDateCache()
+    /// Frames gathered for one transport write; reused while small (see ``sendBufferKeptBytes``).
+    private var sendBuffer: [UInt8] = []
+    /// A send buffer larger than this is released after the flush, so idle connections stay small.
+    private static let sendBufferKeptBytes = 16 * 1024
+    /// Frames gathered before one transport write (a few TLS records).
+    private static let sendBatchBytes = 64 * 1024
     // Keeps the connection alive while its stream is open (the stream only references its delegate).
     private var retainedSelf: HTTP2ServerConnection?
 
@@ -220,22 +226,39 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
         }
     }
 
+    /// Pulls frames from nghttp2 and writes them, one transport write per batch, until nghttp2 has nothing
+    /// left to send or the transport's queue reached the watermark (then `streamDidDrain` resumes it).
+    ///
+    /// A batch the kernel takes whole leaves nothing queued, so no drain notification will ever come:
+    /// the loop must go on pulling by itself, or a response larger than one batch stalls for good.
     private func flushFrames() {
         guard let session, !closed else { return }
-        var out: [UInt8] = []
         let watermark = limits.writeHighWatermarkBytes
-        while stream.pendingWriteBytes + out.count < watermark {
-            var data: UnsafePointer<UInt8>?
-            let count = nghttp2_session_mem_send(session, &data)
-            if count < 0 {
-                logger.debug("h2 send failed", metadata: ["connection.id": String(connectionID)])
-                abortNow()
-                return
+        // Taken out of the property for the duration, so no re-entrant call can touch it mid-write.
+        var out: [UInt8] = []
+        swap(&out, &sendBuffer)
+        defer { if out.capacity <= Self.sendBufferKeptBytes { swap(&out, &sendBuffer) } }
+        var exhausted = false
+        while !exhausted && stream.pendingWriteBytes < watermark {
+            out.removeAll(keepingCapacity: true)
+            while out.count < Self.sendBatchBytes && stream.pendingWriteBytes + out.count < watermark {
+                var data: UnsafePointer<UInt8>?
+                let count = nghttp2_session_mem_send(session, &data)
+                if count < 0 {
+                    logger.debug("h2 send failed", metadata: ["connection.id": String(connectionID)])
+                    abortNow()
+                    return
+                }
+                guard count > 0, let data else {
+                    exhausted = true
+                    break
+                }
+                out.append(contentsOf: UnsafeBufferPointer(start: data, count: count))
             }
-            guard count > 0, let data else { break }
-            out.append(contentsOf: UnsafeBufferPointer(start: data, count: count))
+            guard !out.isEmpty else { break }
+            out.withUnsafeBytes { stream.write(contentsOf: $0) }
+            if closed { return }
         }
-        if !out.isEmpty { stream.write(out) }
         if stream.pendingWriteBytes >= watermark {
             if writeBlockedSinceMs == nil { writeBlockedSinceMs = monotonicMilliseconds() }
         } else {
