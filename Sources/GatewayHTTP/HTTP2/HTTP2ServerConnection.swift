@@ -45,7 +45,8 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
     private let startMs: UInt64
     private var idleSinceMs: UInt64
     private var writeBlockedSinceMs: UInt64?
-    private var timer: TimerHandle?
+    /// The earliest connection or stream deadline (one re-armed timer; `timerDeadlineMs` while armed).
+    private var timer: LoopTimer?
     private var timerDeadlineMs: UInt64 = .max
     private var dateCache = HTTPDateCache()
     /// Frames gathered for one transport write; reused while small (see ``sendBufferKeptBytes``).
@@ -139,7 +140,7 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
         guard !closed else { return }
         closed = true
         closing = true
-        timer?.cancel()
+        timer?.invalidate()
         timer = nil
         stream.delegate = nil
         let open = Array(streams.values)
@@ -683,16 +684,17 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
     private func rearmTimer() {
         guard isOpen else { return }
         let next = nextDeadline()
-        guard next < timerDeadlineMs || timer == nil else { return }
-        timer?.cancel()
+        guard next < timerDeadlineMs || !(timer?.isArmed ?? false) else { return }
         guard next != .max else {
-            timer = nil
+            timer?.disarm()
             timerDeadlineMs = .max
             return
         }
         timerDeadlineMs = next
         let delay = next &- min(next, monotonicMilliseconds())
-        timer = stream.eventLoop.schedule(afterMilliseconds: max(1, delay)) { [weak self] in self?.timerFired() }
+        let timer = self.timer ?? LoopTimer(loop: stream.eventLoop) { [weak self] in self?.timerFired() }
+        self.timer = timer
+        timer.arm(afterMilliseconds: max(1, delay))
     }
 
     private func nextDeadline() -> UInt64 {
@@ -711,7 +713,6 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
     }
 
     private func timerFired() {
-        timer = nil
         timerDeadlineMs = .max
         guard isOpen, let session else { return }
         let now = monotonicMilliseconds()
