@@ -72,28 +72,30 @@ public enum PatientCompartment {
 
     /// `membership(of:bases:)`, where `aliases` maps reference strings that the response itself defines
     /// (e.g. a collection Bundle's `urn:uuid:` fullUrls of its Patients) to Patient ids.
-    static func membership(of resource: JSONValue, bases: [String], aliases: [String: String])
+    static func membership<Value: JSONReading>(of resource: Value, bases: [String], aliases: [String: String])
         -> CompartmentMembership?
     {
-        guard case .object(let object) = resource, let type = object["resourceType"]?.stringValue,
-            table[type] != nil
-        else { return nil }
+        guard resource.isObject, let type = resource["resourceType"]?.stringValue, table[type] != nil else {
+            return nil
+        }
         var result = CompartmentMembership(patients: [], unresolved: 0)
-        if type == "Patient", let id = object["id"]?.stringValue {
+        if type == "Patient", let id = resource["id"]?.stringValue {
             result.patients.insert(id)
         }
         // Several parameters share a path (MedicationDispense `subject` and `patient`): walk each path once.
         for path in uniquePaths[type] ?? [] {
             forEachValue(at: path[...], in: resource) { reference in
-                collect(reference, from: object, bases: bases, aliases: aliases, into: &result)
+                collect(reference, from: resource, bases: bases, aliases: aliases, into: &result)
             }
         }
         return result
     }
 
     // Applies `body` to every value reached by `path`, flattening arrays at each step (FHIRPath semantics).
-    static func forEachValue(at path: ArraySlice<String>, in value: JSONValue, _ body: (JSONValue) -> Void) {
-        if case .array(let items) = value {
+    static func forEachValue<Value: JSONReading>(
+        at path: ArraySlice<String>, in value: Value, _ body: (Value) -> Void
+    ) {
+        if let items = value.elements {
             for item in items { forEachValue(at: path, in: item, body) }
             return
         }
@@ -101,16 +103,16 @@ public enum PatientCompartment {
             body(value)
             return
         }
-        guard case .object(let object) = value, let child = object[first] else { return }
+        guard let child = value[first] else { return }
         forEachValue(at: path.dropFirst(), in: child, body)
     }
 
     // Classifies one Reference element.
-    private static func collect(
-        _ reference: JSONValue, from resource: JSONObject, bases: [String], aliases: [String: String],
+    private static func collect<Value: JSONReading>(
+        _ element: Value, from resource: Value, bases: [String], aliases: [String: String],
         into result: inout CompartmentMembership
     ) {
-        guard case .object(let element) = reference else { return }
+        guard element.isObject else { return }
         let declaredType = element["type"]?.stringValue
         guard let literal = element["reference"]?.stringValue else {
             // Identifier-only (logical) reference: a patient unless the element says it is another type.
@@ -132,8 +134,8 @@ public enum PatientCompartment {
         }
     }
 
-    private static func containedType(_ id: String, in resource: JSONObject) -> String? {
-        guard case .array(let contained) = resource["contained"] else { return nil }
+    private static func containedType<Value: JSONReading>(_ id: String, in resource: Value) -> String? {
+        guard let contained = resource["contained"]?.elements else { return nil }
         for item in contained where item["id"]?.stringValue == id {
             return item["resourceType"]?.stringValue
         }

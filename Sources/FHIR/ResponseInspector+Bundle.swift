@@ -18,11 +18,7 @@ extension ResponseInspector.Context {
             // (A batch or transaction response keeps one entry per request: withheld ones became 403 entries.)
             // The client learns that something was withheld, never what (R4 search.html §3.1.1.4 "outcome").
             result = result.removing("total")
-            var notice: [(String, JSONValue)] = [("resource", withheldNotice())]
-            if type == "searchset" {
-                notice.append(("search", .object(JSONObject.make([("mode", .string("outcome"))]))))
-            }
-            entries.append(.object(JSONObject.make(notice)))
+            entries.append(noticeEntry(bundleType: type))
         }
         if bundle["entry"] != nil || !entries.isEmpty { result = result.setting("entry", .array(entries)) }
         return .object(rewritingLinks(result))
@@ -32,8 +28,38 @@ extension ResponseInspector.Context {
         ResponseInspector.withheldNotice(count: withheld)
     }
 
+    /// The entry carrying the withheld notice (a searchset's with `search.mode` = `outcome`).
+    func noticeEntry(bundleType: String) -> JSONValue {
+        var notice: [(String, JSONValue)] = [("resource", withheldNotice())]
+        if bundleType == "searchset" {
+            notice.append(("search", .object(JSONObject.make([("mode", .string("outcome"))]))))
+        }
+        return .object(JSONObject.make(notice))
+    }
+
     /// Decides every entry, then releases master data referenced by released resources (transitively).
     mutating func filterEntries(_ entries: [JSONValue], bundleType: String) -> [JSONValue] {
+        let kept = keptEntries(entries, bundleType: bundleType)
+        var output: [JSONValue] = []
+        output.reserveCapacity(entries.count)
+        for (index, entry) in entries.enumerated() {
+            if kept[index] {
+                output.append(rewritingEntry(entry))
+            } else {
+                withheld += 1
+                // A batch response keeps its shape: the entry becomes a 403 like a denied request.
+                if Self.isResponse(bundleType) { output.append(ResponseInspector.deniedResponseEntry) }
+            }
+        }
+        return output
+    }
+
+    static func isResponse(_ bundleType: String) -> Bool {
+        bundleType == "batch-response" || bundleType == "transaction-response"
+    }
+
+    /// The release decision of each entry (the rules of `filterEntries`, for the tree and the byte index).
+    mutating func keptEntries<Value: JSONReading>(_ entries: [Value], bundleType: String) -> [Bool] {
         var decisions: [Class?] = entries.map { entry in entry["resource"].map { classify($0) } }
         var referenced: Set<String> = []
         // Collecting references walks every released resource: only worth it when master data waits.
@@ -52,23 +78,14 @@ extension ResponseInspector.Context {
                 changed = true
             }
         }
-        var output: [JSONValue] = []
-        output.reserveCapacity(entries.count)
-        let isResponse = bundleType == "batch-response" || bundleType == "transaction-response"
-        for (index, entry) in entries.enumerated() {
+        let isResponse = Self.isResponse(bundleType)
+        return entries.indices.map { index in
             let kept = allowed == nil || decisions[index] == .release || (decisions[index] == nil && isResponse)
-            if kept && !(entry["resource"].map(violatesConstraints) ?? false) {
-                output.append(rewritingEntry(entry))
-            } else {
-                withheld += 1
-                // A batch response keeps its shape: the entry becomes a 403 like a denied request.
-                if isResponse { output.append(ResponseInspector.deniedResponseEntry) }
-            }
+            return kept && !(entries[index]["resource"].map(violatesConstraints) ?? false)
         }
-        return output
     }
 
-    private func isReferenced(_ entry: JSONValue, by referenced: Set<String>) -> Bool {
+    private func isReferenced<Value: JSONReading>(_ entry: Value, by referenced: Set<String>) -> Bool {
         if let type = entry["resource"]?["resourceType"]?.stringValue, let id = entry["resource"]?["id"]?.stringValue,
             referenced.contains(type + "/" + id)
         {
@@ -78,23 +95,21 @@ extension ResponseInspector.Context {
     }
 
     /// Every `reference` string in a resource, as written and as `Type/id` when it resolves.
-    func collectReferences(_ value: JSONValue?, into references: inout Set<String>) {
-        switch value {
-        case .object(let object)?:
-            for member in object.members {
-                if member.key == "reference", case .string(let literal) = member.value {
-                    references.insert(literal)
-                    if case .resource(let type, let id) = FHIRReference.parse(literal, bases: bases) {
-                        references.insert(type + "/" + id)
-                    }
-                } else {
-                    collectReferences(member.value, into: &references)
-                }
-            }
-        case .array(let items)?:
+    func collectReferences<Value: JSONReading>(_ value: Value?, into references: inout Set<String>) {
+        guard let value else { return }
+        if let items = value.elements {
             for item in items { collectReferences(item, into: &references) }
-        default:
             return
+        }
+        value.forEachNamedMember { key, member in
+            if key == "reference", let literal = member.stringValue {
+                references.insert(literal)
+                if case .resource(let type, let id) = FHIRReference.parse(literal, bases: bases) {
+                    references.insert(type + "/" + id)
+                }
+            } else {
+                collectReferences(member, into: &references)
+            }
         }
     }
 
@@ -107,23 +122,47 @@ extension ResponseInspector.Context {
                 rewriter.rewrite(fullUrl).map { object.setting("fullUrl", .string($0)) } ?? object.removing("fullUrl")
         }
         if case .object(let response) = object["response"], let location = response["location"]?.stringValue {
-            let rewritten = rewriter.rewrite(location).map { response.setting("location", .string($0)) }
-            object = object.setting("response", .object(rewritten ?? response.removing("location")))
+            object = object.setting("response", .object(rewritingLocation(location, of: response)))
         }
         return .object(object)
+    }
+
+    /// An entry's `response` with its `location` under the public base, or without it.
+    func rewritingLocation(_ location: String, of response: JSONObject) -> JSONObject {
+        rewriter.rewrite(location).map { response.setting("location", .string($0)) } ?? response.removing("location")
     }
 
     /// `Bundle.link[].url` under the public base; links elsewhere are dropped. Paging links are not trusted:
     /// the next page is a new request, classified and checked like any other.
     func rewritingLinks(_ bundle: JSONObject) -> JSONObject {
         guard case .array(let links) = bundle["link"] else { return bundle }
-        let kept = links.compactMap { link -> JSONValue? in
+        return bundle.setting("link", .array(rewrittenLinks(links)))
+    }
+
+    func rewrittenLinks(_ links: [JSONValue]) -> [JSONValue] {
+        links.compactMap { link -> JSONValue? in
             guard case .object(let object) = link, let url = object["url"]?.stringValue,
                 let rewritten = rewriter.rewrite(url)
             else { return nil }
-            return .object(object.setting("url", .string(rewritten)))
+            return .object(object.setting("url", .string(restoringCompartment(rewritten))))
         }
-        return bundle.setting("link", .array(kept))
+    }
+
+    /// The paging links of a compartment search `Patient/{id}/{type}` under the compartment again. sekmet-fhir
+    /// (and other servers) link `next`, `self`, `first`, ... of such a search as the type-level search
+    /// `{base}/{type}?_count=..&_offset=..`, which names no patient: a population query the gateway refuses.
+    /// Putting the compartment path back makes the link an ordinary compartment search, which the gateway
+    /// classifies and checks against the token's patient like any other request, so nothing in the link is
+    /// trusted: a client that edits the patient or drops the path is refused as it would be without paging.
+    func restoringCompartment(_ url: String) -> String {
+        guard let (patient, type) = pagingCompartment else { return url }
+        for prefix in [rewriter.publicBase + "/", ""] {
+            let search = prefix + type
+            if url == search || url.hasPrefix(search + "?") {
+                return prefix + "Patient/" + patient + "/" + type + url.dropFirst(search.count)
+            }
+        }
+        return url
     }
 }
 
@@ -210,7 +249,8 @@ extension ResponseInspector {
             diagnostics: "\(count) result(s) were withheld because they are outside the authorized patient context")
     }
 
-    static let deniedResponseEntry: JSONValue = .object(
+    /// The batch/transaction-response entry that replaces a withheld one.
+    public static let deniedResponseEntry: JSONValue = .object(
         JSONObject.make([
             (
                 "response",

@@ -54,10 +54,10 @@ public enum ResponseInspector {
 
     /// Inspects a successful upstream response body.
     ///
-    /// - Note: cost is dominated by building, re-serialising and freeing the JSON tree (GatewayCore JSON).
-    ///   TODO(#5): the 1 MB / 5 ms target is not met: 33–37 ms in a release build on the shared 2-core
-    ///   builder (load 8), of which parsing is 18–20 ms and parse + serialise 29 ms. Splice kept entries'
-    ///   original bytes instead of re-serialising once the parser can report value offsets.
+    /// - Note: Bundles (the large responses) are inspected on a byte index of the body (`JSONIndex`): the
+    ///   entries are decided on the index and the kept ones copied as they came, with rewritten URLs spliced
+    ///   in, instead of building, re-serialising and freeing a JSON tree (issue #5: ≤ 5 ms per 1 MB).
+    ///   Other responses are small and go through the tree.
     ///
     /// - Parameters:
     ///   - body: the (decompressed) upstream body.
@@ -72,13 +72,21 @@ public enum ResponseInspector {
         body: [UInt8], interaction: Interaction, allowedPatients: Set<String>?, upstreamBase: String,
         publicBase: String, scopeConstraints: [SearchParameter] = []
     ) -> InspectionResult {
+        inspect(
+            body: body, interaction: interaction, allowedPatients: allowedPatients, upstreamBase: upstreamBase,
+            publicBase: publicBase, scopeConstraints: scopeConstraints, splicing: true)
+    }
+
+    /// `inspect`, with `splicing: false` taking the tree path for Bundles too (the reference the spliced
+    /// path is tested and benchmarked against: Benchmarks/InspectBench).
+    @_spi(Benchmark) public static func inspect(
+        body: [UInt8], interaction: Interaction, allowedPatients: Set<String>?, upstreamBase: String,
+        publicBase: String, scopeConstraints: [SearchParameter], splicing: Bool
+    ) -> InspectionResult {
         let rewriter = URLRewriter(upstreamBase: upstreamBase, publicBase: publicBase)
         // A write answered without a representation (201/204 with no body) has nothing to disclose.
         if body.isEmpty {
             return InspectionResult(verdict: .release, body: [], withheld: 0, patientsSeen: [], patientsReleased: [])
-        }
-        guard let root = try? JSONValue.parse(body), case .object(let object) = root else {
-            return denied(uninspectable, seen: [])
         }
         var context = Context(
             allowed: allowedPatients, rewriter: rewriter,
@@ -86,8 +94,33 @@ public enum ResponseInspector {
         if !scopeConstraints.isEmpty, let type = interaction.resourceType {
             context.constraints = (type, scopeConstraints)
         }
-        let type = object["resourceType"]?.stringValue
+        if interaction.kind == .searchCompartment, let patient = interaction.id,
+            let type = interaction.compartmentTargetType, ResourceTypes.isKnown(type)
+        {
+            context.pagingCompartment = (patient, type)
+        }
         let isPDMP = interaction.operation == "pdmp-history" || interaction.operation == "process-message"
+        let root: JSONValue
+        if splicing {
+            guard let index = try? JSONIndex(parsing: body), index.root.isObject else {
+                return denied(uninspectable, seen: [])
+            }
+            let object = index.root
+            if object["resourceType"]?.isString("Bundle") == true
+                && !(isPDMP && object["type"]?.isString("message") == true)
+            {
+                guard let spliced = context.inspectBundle(spliced: object, interaction: interaction) else {
+                    return denied(context.denial ?? .accessDenied, seen: context.seen)
+                }
+                return released(spliced, context)
+            }
+            root = object.value
+        } else {
+            guard let parsed = try? JSONValue.parse(body) else { return denied(uninspectable, seen: []) }
+            root = parsed
+        }
+        guard case .object(let object) = root else { return denied(uninspectable, seen: []) }
+        let type = object["resourceType"]?.stringValue
         let result: JSONValue?
         switch type {
         case "Bundle" where isPDMP && object["type"]?.stringValue == "message":
@@ -104,9 +137,13 @@ public enum ResponseInspector {
             result = context.inspectSingle(root)
         }
         guard let result else { return denied(context.denial ?? .accessDenied, seen: context.seen) }
-        return InspectionResult(
-            verdict: .release, body: result.serialized(), withheld: context.withheld,
-            patientsSeen: context.seen, patientsReleased: context.released)
+        return released(result.serialized(), context)
+    }
+
+    private static func released(_ body: [UInt8], _ context: Context) -> InspectionResult {
+        InspectionResult(
+            verdict: .release, body: body, withheld: context.withheld, patientsSeen: context.seen,
+            patientsReleased: context.released)
     }
 
     private static func denied(_ error: FHIRRequestError, seen: Set<String>) -> InspectionResult {
@@ -129,18 +166,20 @@ extension ResponseInspector {
         var denial: FHIRRequestError?
         /// Granular scope constraints on resources of one type.
         var constraints: (type: String, parameters: [SearchParameter])?
+        /// For a compartment search `Patient/{id}/{type}`: the compartment its paging links must stay in.
+        var pagingCompartment: (patient: String, type: String)?
 
         enum Class { case release, master, withhold }
 
         /// True when a granular scope constraint applies to the resource and it does not match (or the
         /// gateway cannot tell): withheld whatever the patient decision was.
-        func violatesConstraints(_ resource: JSONValue) -> Bool {
+        func violatesConstraints<Value: JSONReading>(_ resource: Value) -> Bool {
             guard let constraints, resource["resourceType"]?.stringValue == constraints.type else { return false }
-            return TokenConstraint.matches(resource, constraints: constraints.parameters) != true
+            return TokenConstraint.matching(resource, constraints: constraints.parameters) != true
         }
 
         /// Decides one resource and records the patients it references.
-        mutating func classify(_ resource: JSONValue) -> Class {
+        mutating func classify<Value: JSONReading>(_ resource: Value) -> Class {
             guard let type = resource["resourceType"]?.stringValue else { return .withhold }
             if type == "OperationOutcome" { return .release }
             guard let membership = PatientCompartment.membership(of: resource, bases: bases, aliases: aliases) else {
