@@ -20,22 +20,30 @@ extension Exchange {
         // envelope names no patient of its own: its entries are decided one by one below.
         var envelope = interaction
         if isBatch { envelope.patients = [] }
+        // (The classifier read this body already; it cannot fail here.)
+        guard case .object(let bundle)? = try? JSONValue.parse(request.body),
+            let posted = bundle["entry"]?.arrayValue
+        else { return deny(FHIRRequestError.invalid("The Bundle could not be read")) }
         if let patient = principal.patient, !isBatch,
             case .denied(let error) = CompartmentCheck.requestDecision(interaction, allowedPatients: [patient])
         {
+            // The entry that refused the transaction gets its own record (issue #7).
+            if let entry = interaction.entries.first(where: {
+                !CompartmentCheck.requestDecision($0, allowedPatients: [patient]).isAllowed
+            }), let index = entry.entryIndex, index < posted.count {
+                auditEntry(index, entry, posted: posted[index], decision: nil, error: error)
+            }
             return deny(error)
         }
         let decision = evaluatePolicy(envelope, principal: principal, isEntry: false)
         guard decision.allowed else { return deny(PolicyDenial(decision)) }
-        guard case .object(let bundle)? = try? JSONValue.parse(request.body),
-            let posted = bundle["entry"]?.arrayValue
-        else { return deny(FHIRRequestError.invalid("The Bundle could not be read")) }
 
         var slots = [JSONValue?](repeating: nil, count: posted.count)
         for rejected in interaction.rejectedEntries where rejected.index < slots.count {
             slots[rejected.index] = Self.errorEntry(rejected.error)
             let unclassified = Interaction(kind: .operation, method: "POST", operation: "unclassified")
-            auditEntry(rejected.index, unclassified, posted: posted[rejected.index], decision: nil, error: rejected.error)
+            auditEntry(
+                rejected.index, unclassified, posted: posted[rejected.index], decision: nil, error: rejected.error)
         }
         var forwardedEntries: [JSONValue] = []
         var plan = ResponsePlan(inspect: principal.patient != nil, allowed: principal.patient.map { [$0] })
