@@ -34,6 +34,8 @@ final class Exchange {
     var responsePatients: Set<String> = []
     var tokenAudit: AuditTokenRequest?
     var tokenClientID: String?
+    /// Set by `/auth/introspect` (Sources/Gateway/Auth/Exchange+Introspect.swift): its audit subject.
+    var introspectionAudit: AuditIntrospection?
     /// Why the gateway refused the request, for the access log (never sent to the requester).
     var refusal: String?
     /// Batch and transaction entries decided so far, each audited as an interaction of its own (BALP).
@@ -550,7 +552,7 @@ final class Exchange {
     /// Writes the audit record, then runs `then` on the loop; if the record cannot be made durable the
     /// client gets 503 instead (issue #7: never silently unaudited).
     func record(_ outcome: AuditInput.Outcome, description: String?, then: @escaping (Exchange) -> Void) {
-        guard routeName == "fhir" || routeName == "token" || routeName == "other" else {
+        guard ["fhir", "token", "introspect", "other"].contains(routeName) else {
             return then(self)
         }
         // The request's own record first, then one per Bundle entry, in the chain in that order.
@@ -576,6 +578,8 @@ final class Exchange {
         let subject: AuditInput.Subject
         if let tokenAudit {
             subject = .tokenRequest(tokenAudit)
+        } else if let introspectionAudit {
+            subject = .introspection(introspectionAudit)
         } else {
             subject = .fhir(interaction ?? Interaction(kind: .operation, method: request.method, operation: "unclassified"))
         }
