@@ -14,6 +14,8 @@ protocol JSONReading {
     var elements: [Self]? { get }
     /// Calls `body` with each member of an object in document order; nothing for other kinds.
     func forEachNamedMember(_ body: (String, Self) -> Void)
+    /// Calls `body` with every string that is the value of a member named `reference`, at any depth.
+    func forEachReferenceString(_ body: (String) -> Void)
 }
 
 extension JSONValue: JSONReading {
@@ -24,10 +26,45 @@ extension JSONValue: JSONReading {
         guard case .object(let object) = self else { return }
         for member in object.members { body(member.key, member.value) }
     }
+
+    func forEachReferenceString(_ body: (String) -> Void) {
+        switch self {
+        case .array(let items):
+            for item in items { item.forEachReferenceString(body) }
+        case .object(let object):
+            for member in object.members {
+                if member.key == "reference", case .string(let literal) = member.value {
+                    body(literal)
+                } else {
+                    member.value.forEachReferenceString(body)
+                }
+            }
+        default:
+            return
+        }
+    }
 }
 
 extension JSONCursor: JSONReading {
     func forEachNamedMember(_ body: (String, JSONCursor) -> Void) {
         forEachMember { key, value in body(key.stringValue ?? "", value) }
+    }
+
+    // Compares names on the index (no String per member): this walks every released resource.
+    func forEachReferenceString(_ body: (String) -> Void) {
+        switch kind {
+        case .array:
+            for item in elements ?? [] { item.forEachReferenceString(body) }
+        case .object:
+            forEachMember { key, value in
+                if key.isString("reference"), let literal = value.stringValue {
+                    body(literal)
+                } else {
+                    value.forEachReferenceString(body)
+                }
+            }
+        default:
+            return
+        }
     }
 }

@@ -5,6 +5,10 @@ public import GatewayCore
 extension ResponseInspector.Context {
     /// Filters a searchset, history or batch/transaction-response Bundle.
     mutating func inspectBundle(_ bundle: JSONObject, interaction: Interaction) -> JSONValue? {
+        guard Self.hasOnlyBundleMembers(JSONValue.object(bundle)) else {
+            denial = ResponseInspector.uninspectable
+            return nil
+        }
         let type = bundle["type"]?.stringValue ?? ""
         var entries = filterEntries(bundle["entry"]?.arrayValue ?? [], bundleType: type)
         // FHIR-10 (e), pinned: an instance history with a version from another compartment is denied whole.
@@ -60,7 +64,10 @@ extension ResponseInspector.Context {
 
     /// The release decision of each entry (the rules of `filterEntries`, for the tree and the byte index).
     mutating func keptEntries<Value: JSONReading>(_ entries: [Value], bundleType: String) -> [Bool] {
-        var decisions: [Class?] = entries.map { entry in entry["resource"].map { classify($0) } }
+        var decisions: [Class?] = entries.map { entry in
+            guard entryIsInspectable(entry) else { return .withhold }
+            return entry["resource"].map { classify($0) }
+        }
         var referenced: Set<String> = []
         // Collecting references walks every released resource: only worth it when master data waits.
         var changed = decisions.contains { $0 == .master }
@@ -85,6 +92,59 @@ extension ResponseInspector.Context {
         }
     }
 
+    /// The members of an R4 `Bundle.entry` (bundle.html#resource; `_fullUrl` carries the primitive's
+    /// extensions).
+    static let entryMembers: Set<String> = [
+        "id", "extension", "modifierExtension", "link", "fullUrl", "_fullUrl", "resource", "search", "request",
+        "response",
+    ]
+
+    /// The members of an R4 Bundle (bundle.html#resource), with the `_` forms of its primitives.
+    static let bundleMembers: Set<String> = [
+        "resourceType", "id", "_id", "meta", "implicitRules", "_implicitRules", "language", "_language",
+        "identifier", "type", "_type", "timestamp", "_timestamp", "total", "_total", "link", "entry", "signature",
+    ]
+
+    /// The members of an entry's `link` (each), `search`, `request` and `response` (R4 bundle.html), besides
+    /// `id`, `extension`, `modifierExtension` and the `_` forms of the primitives.
+    static let entryParts: [(part: String, names: Set<String>)] = {
+        let parts: [(String, [String])] = [
+            ("link", ["relation", "url"]), ("search", ["mode", "score"]),
+            ("request", ["method", "url", "ifNoneMatch", "ifModifiedSince", "ifMatch", "ifNoneExist"]),
+            ("response", ["status", "location", "etag", "lastModified", "outcome"]),
+        ]
+        return parts.map { part in
+            (part.0, Set(part.1 + part.1.map { "_" + $0 } + ["id", "extension", "modifierExtension"]))
+        }
+    }()
+
+    /// True when a Bundle has only the members an R4 Bundle has: anything else (a `contained`, an `entries`)
+    /// would be relayed unread, so such a Bundle is not relayed at all.
+    static func hasOnlyBundleMembers<Value: JSONReading>(_ bundle: Value) -> Bool {
+        hasOnly(bundle, bundleMembers)
+    }
+
+    static func hasOnly<Value: JSONReading>(_ object: Value, _ names: Set<String>) -> Bool {
+        guard object.isObject else { return false }
+        var only = true
+        object.forEachNamedMember { name, _ in only = only && names.contains(name) }
+        return only
+    }
+
+    /// True when an entry can be decided from its `resource`: an object with only the members of an R4
+    /// entry and of its parts, whose `response.outcome`, if any, is an OperationOutcome that passes
+    /// `classify`. Anything else could carry a resource the decision never looked at: the entry is withheld.
+    mutating func entryIsInspectable<Value: JSONReading>(_ entry: Value) -> Bool {
+        guard Self.hasOnly(entry, Self.entryMembers) else { return false }
+        for (part, names) in Self.entryParts {
+            guard let value = entry[part] else { continue }
+            let items = part == "link" ? value.elements : [value]
+            guard let items, items.allSatisfy({ Self.hasOnly($0, names) }) else { return false }
+        }
+        guard let outcome = entry["response"]?["outcome"] else { return true }
+        return outcome["resourceType"]?.stringValue == "OperationOutcome" && classify(outcome) == .release
+    }
+
     private func isReferenced<Value: JSONReading>(_ entry: Value, by referenced: Set<String>) -> Bool {
         if let type = entry["resource"]?["resourceType"]?.stringValue, let id = entry["resource"]?["id"]?.stringValue,
             referenced.contains(type + "/" + id)
@@ -96,19 +156,10 @@ extension ResponseInspector.Context {
 
     /// Every `reference` string in a resource, as written and as `Type/id` when it resolves.
     func collectReferences<Value: JSONReading>(_ value: Value?, into references: inout Set<String>) {
-        guard let value else { return }
-        if let items = value.elements {
-            for item in items { collectReferences(item, into: &references) }
-            return
-        }
-        value.forEachNamedMember { key, member in
-            if key == "reference", let literal = member.stringValue {
-                references.insert(literal)
-                if case .resource(let type, let id) = FHIRReference.parse(literal, bases: bases) {
-                    references.insert(type + "/" + id)
-                }
-            } else {
-                collectReferences(member, into: &references)
+        value?.forEachReferenceString { literal in
+            references.insert(literal)
+            if case .resource(let type, let id) = FHIRReference.parse(literal, bases: bases) {
+                references.insert(type + "/" + id)
             }
         }
     }
@@ -144,7 +195,11 @@ extension ResponseInspector.Context {
             guard case .object(let object) = link, let url = object["url"]?.stringValue,
                 let rewritten = rewriter.rewrite(url)
             else { return nil }
-            return .object(object.setting("url", .string(restoringCompartment(rewritten))))
+            // Only what a link is (`relation`, `url`): other members would be relayed unread.
+            var members: [(String, JSONValue)] = []
+            if let relation = object["relation"], case .string = relation { members.append(("relation", relation)) }
+            members.append(("url", .string(restoringCompartment(rewritten))))
+            return .object(JSONObject.make(members))
         }
     }
 

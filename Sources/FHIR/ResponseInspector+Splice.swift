@@ -9,6 +9,10 @@ import GatewayCore
 extension ResponseInspector.Context {
     /// `inspectBundle(_:interaction:)` on the byte index; nil when the response is denied (see `denial`).
     mutating func inspectBundle(spliced bundle: JSONCursor, interaction: Interaction) -> [UInt8]? {
+        guard Self.hasOnlyBundleMembers(bundle) else {
+            denial = ResponseInspector.uninspectable
+            return nil
+        }
         let type = bundle["type"]?.stringValue ?? ""
         let entries = bundle["entry"]?.elements ?? []
         let kept = keptEntries(entries, bundleType: type)

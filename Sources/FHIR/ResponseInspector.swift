@@ -180,19 +180,67 @@ extension ResponseInspector {
 
         /// Decides one resource and records the patients it references.
         mutating func classify<Value: JSONReading>(_ resource: Value) -> Class {
-            guard let type = resource["resourceType"]?.stringValue else { return .withhold }
+            // Names are compared as Swift Strings (canonical equivalence: U+212A KELVIN SIGN equals "K"), so a
+            // type is taken only as plain ASCII letters, the form every client reads the same way.
+            guard let type = resource["resourceType"]?.stringValue, Self.isTypeName(type) else { return .withhold }
+            // Whatever the resource is, what it contains is disclosed with it.
+            if let contained = resource["contained"], !containedReleasable(contained) { return .withhold }
             if type == "OperationOutcome" { return .release }
             guard let membership = PatientCompartment.membership(of: resource, bases: bases, aliases: aliases) else {
                 return ResponseInspector.masterDataTypes.contains(type) ? .master : .withhold
             }
             // A Patient belongs to its own compartment; its links to other records do not decide release.
-            let patients =
-                type == "Patient" ? Set([resource["id"]?.stringValue].compactMap { $0 }) : membership.patients
+            // Its id must be a FHIR id (ASCII), so that it equals an allowed id only byte for byte.
+            let ownID = resource["id"]?.stringValue.flatMap { FHIRSyntax.isValidID($0) ? $0 : nil }
+            if type == "Patient" && ownID == nil { return .withhold }
+            let patients = type == "Patient" ? Set([ownID].compactMap { $0 }) : membership.patients
             seen.formUnion(patients)
             guard membership.unresolved == 0 || type == "Patient", !patients.isEmpty else { return .withhold }
             if let allowed, !patients.isSubset(of: allowed) { return .withhold }
+            // Outside its compartment elements (MedicationDispense.performer.actor may be a Patient), a
+            // resource may still name another patient: a PDMP discloses nothing about a second patient.
+            if let allowed, type != "Patient", referencesOtherPatient(resource, allowed: allowed) { return .withhold }
             released.formUnion(patients)
             return .release
+        }
+
+        /// True when a literal reference anywhere in `resource` resolves to a Patient outside `allowed`.
+        func referencesOtherPatient<Value: JSONReading>(_ resource: Value, allowed: Set<String>) -> Bool {
+            var found = false
+            resource.forEachReferenceString { literal in
+                guard !found, case .resource("Patient", let id) = FHIRReference.parse(literal, bases: bases) else {
+                    return
+                }
+                found = !allowed.contains(id)
+            }
+            return found
+        }
+
+        static func isTypeName(_ name: String) -> Bool {
+            !name.isEmpty && name.utf8.allSatisfy { $0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A }
+        }
+
+        /// True when every resource in `contained` may go out with its container: contained resources are
+        /// disclosed whether or not anything references them (R4 references.html#contained and invariant
+        /// dom-3 require a reference; clients do not check), so each is decided on its own, failing closed.
+        /// A contained Patient hides who the patient is; a contained resource of a compartment type may
+        /// reference only allowed patients (or none: it then shares its container's); other types pass only
+        /// as master data; nested `contained` (dom-2) and a non-array `contained` are refused.
+        mutating func containedReleasable<Value: JSONReading>(_ contained: Value) -> Bool {
+            guard let items = contained.elements else { return false }
+            for item in items {
+                guard item.isObject, item["contained"] == nil, let type = item["resourceType"]?.stringValue,
+                    Self.isTypeName(type), type != "Patient"
+                else { return false }
+                guard let membership = PatientCompartment.membership(of: item, bases: bases, aliases: aliases) else {
+                    if ResponseInspector.masterDataTypes.contains(type) { continue }
+                    return false
+                }
+                seen.formUnion(membership.patients)
+                guard membership.unresolved == 0 else { return false }
+                if let allowed, !membership.patients.isSubset(of: allowed) { return false }
+            }
+            return true
         }
 
         /// The CapabilityStatement names the server's own base in `implementation.url` (issue #5 item 7).

@@ -257,4 +257,38 @@ struct SplicedInspectionTests {
         let altered = try classify("GET", "/fhir/Patient/pt-bob/MedicationDispense?_count=1&_offset=1")
         #expect(!CompartmentCheck.requestDecision(altered, allowedPatients: Self.alice).isAllowed)
     }
+
+    @Test("resources smuggled past the entry's resource are withheld alike; a Bundle with foreign members is 502")
+    func smuggled() throws {
+        func dispense(_ id: String, _ extra: String) -> String {
+            #"{"resourceType":"MedicationDispense","id":"\#(id)","subject":{"reference":"Patient/pt-alice"}\#(extra)}"#
+        }
+        let entries = [
+            Self.entry(dispense("c1", #","contained":[\#(Self.bob1)]"#)),
+            Self.entry(dispense("c2", #","contained":[{"resourceType":"Patient","id":"p"}]"#)),
+            Self.entry(dispense("c3", #","contained":{"resourceType":"Medication","id":"m"}"#)),
+            Self.entry(dispense("c4", #","contained":[{"resourceType":"Medication","id":"m","contained":[]}]"#)),
+            Self.entry(dispense("c5", #","performer":[{"actor":{"reference":"Patient/pt-bob"}}]"#)),
+            Self.entry(#"{"resourceType":"Medication\u212Anowledge","id":"k"}"#),
+            Self.entry(dispense("o1", ""), extra: #","response":{"status":"200","outcome":\#(Self.bob1)}"#),
+            Self.entry(dispense("o2", ""), extra: #","other":\#(Self.bob1)"#),
+            Self.entry(dispense("o3", ""), extra: #","search":{"mode":"match","resource":\#(Self.bob1)}"#),
+            Self.entry(dispense("ok", #","contained":[{"resourceType":"Medication","id":"m"}]"#)),
+        ]
+        let outcome = Self.both(Self.bundle(entries), try Self.search())
+        #expect(outcome.spliced.withheld == entries.count - 1)
+        #expect(!String(decoding: outcome.spliced.body, as: UTF8.self).contains("bob"))
+        Self.both(Self.bundle(entries, type: "batch-response"), try Self.search())
+        Self.both(Self.bundle(entries), try Self.search(), allowed: nil)
+        // The token's own Patient, with another patient's record inside, read directly.
+        let patient = #"{"resourceType":"Patient","id":"pt-alice","contained":[\#(Self.bob1)]}"#
+        let read = try classify("GET", "/fhir/Patient/pt-alice")
+        #expect(Self.both(patient, read).spliced.verdict == .deny(.accessDenied))
+        let kelvin = #"{"resourceType":"Patient","id":"pt-\u212Aelvin"}"#
+        #expect(Self.both(kelvin, read, allowed: ["pt-Kelvin"]).spliced.verdict == .deny(.accessDenied))
+        for extra in [#","contained":[\#(Self.bob1)]"#, #","text":{"div":"bob"}"#] {
+            let refused = Self.both(Self.bundle([], extra: extra), try Self.search())
+            #expect(refused.spliced.verdict == .deny(ResponseInspector.uninspectable))
+        }
+    }
 }

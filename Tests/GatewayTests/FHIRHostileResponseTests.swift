@@ -1,0 +1,231 @@
+// An upstream whose responses are shaped to slip another patient's data past the byte-index inspection
+// (issue #5 item 4; attack-cases.md FHIR-02, FHIR-20 applied to responses): escaped and absolute reference
+// forms, resources hidden in `contained`, in `entry.response.outcome`, in non-object entries or in members
+// a Bundle does not have, duplicate keys, invalid UTF-8 and deep nesting. Whatever the gateway cannot decide
+// exactly fails closed: the entry is withheld, the read is the 403 of a missing id, or the response is 502.
+// Every test asks through the running gateway for pt-alice and checks that nothing of pt-bob comes out.
+
+import Foundation
+import GatewayCore
+import GatewayTesting
+import Testing
+
+@Suite("A hostile upstream response")
+struct FHIRHostileResponseTests {
+    let gw = FHIRGateways.sample
+    static let search = "/fhir/Patient/pt-alice/MedicationDispense"
+
+    /// A dispense of pt-alice with `subject` written as `subject` (a JSON text) and optional extra members.
+    static func dispense(_ id: String, subject: String, extra: String = "") -> String {
+        #"{"resourceType":"MedicationDispense","id":"\#(id)","status":"completed","#
+            + #""medicationCodeableConcept":{"text":"oxycodone"},"subject":\#(subject)\#(extra)}"#
+    }
+
+    static let alice = #"{"reference":"Patient/pt-alice"}"#
+    static let bob = Fixtures.dispense("md-bob-9", patient: "pt-bob")
+
+    /// Serves a searchset of the given entries (JSON texts) and asks for it as pt-alice. The suites sharing
+    /// the gateway run in parallel, so each search has a target of its own: a `_count` nobody else uses.
+    func search(_ entries: [String], count: Int, extra: String = "") throws -> Exchanged {
+        let body =
+            #"{"resourceType":"Bundle","type":"searchset"\#(extra),"entry":[\#(entries.joined(separator: ","))]}"#
+        let target = Self.search + "?_count=\(count)"
+        try serve(target: target, bytes: Array(body.utf8))
+        let result = try gw.send("GET", target, bearer: Tokens.patient(gw))
+        #expect(result.upstream.map(\.target) == [target])
+        return result
+    }
+
+    static func entry(_ resource: String) -> String { #"{"resource":\#(resource),"search":{"mode":"match"}}"# }
+
+    /// The ids of the released entries' resources (the withheld notice excluded).
+    static func releasedIDs(_ result: Exchanged) -> [String] {
+        (result.json?["entry"]?.arrayValue ?? []).compactMap { entry in
+            entry["resource"]?["resourceType"] == "OperationOutcome" ? nil : entry["resource"]?["id"]?.stringValue
+        }
+    }
+
+    func expectNoBob(_ result: Exchanged, _ comment: Comment? = nil) {
+        #expect(!result.response.text.contains("pt-bob"), comment)
+        #expect(!result.response.text.contains("md-bob"), comment)
+    }
+
+    @Test("reference forms: escaped, unicode-escaped, versioned, absolute, urn:uuid, foreign; only pt-alice's pass")
+    func referenceForms() throws {
+        let base = gw.upstreamBase
+        let released = [
+            ("a1", #"{"reference":"Patient\/pt-alice"}"#),
+            ("a2", #"{"reference":"\u0050atient/pt-\u0061lice"}"#),
+            ("a3", #"{"reference":"Patient/pt-alice/_history/2"}"#),
+            ("a4", #"{"reference":"\#(base)/Patient/pt-alice"}"#),
+            ("a5", #"{"reference":"\#(gw.fhirBase)/Patient/pt-alice"}"#),
+        ]
+        let withheld = [
+            ("b1", #"{"reference":"Patient\/pt-bob"}"#),
+            ("b2", #"{"reference":"\u0050atient\u002fpt-bob"}"#),
+            ("b3", #"{"reference":"Patient/pt-bob/_history/1"}"#),
+            ("b4", #"{"reference":"\#(base)/Patient/pt-bob"}"#),
+            ("b5", #"{"reference":"urn:uuid:8c2b9a55-3f1e-4f5e-9d0c-2b6f0e7f5a11"}"#),
+            ("b6", #"{"reference":"https://other.example/fhir/Patient/pt-alice"}"#),
+            ("b7", #"{"reference":"Patient/pt-alice/../pt-bob"}"#),
+            ("b8", #"{"reference":"Patient/pt-alice?x=Patient/pt-bob"}"#),
+            ("b9", #"{"identifier":{"system":"urn:ssn","value":"123"}}"#),
+            ("b10", #"{"reference":"Patient/pt-alice","type":"Patient"},"performer":[{"actor":{"reference":"Patient/pt-bob"}}]"#),
+        ]
+        let entries = (released + withheld).map { Self.entry(Self.dispense("md-" + $0.0, subject: $0.1)) }
+        let result = try search(entries, count: 9001)
+        #expect(result.status == 200)
+        #expect(Self.releasedIDs(result) == released.map { "md-" + $0.0 })
+        expectNoBob(result)
+        #expect(!result.response.text.contains("urn:uuid") && !result.response.text.contains("other.example"))
+    }
+
+    @Test("another patient's data hidden in contained: withheld from a searchset, a read is the 403 of a missing id")
+    func contained() throws {
+        let hidden = [
+            // Not referenced by the container: FHIR says it must be, a client still shows it.
+            ("c1", #","contained":[\#(Self.bob)]"#),
+            ("c2", #","contained":[{"resourceType":"Patient","id":"p","name":[{"family":"Bob"}]}]"#),
+            // A contained resource that names another patient, or one the gateway cannot resolve.
+            ("c3", #","contained":[{"resourceType":"Observation","id":"o","subject":{"reference":"Patient/pt-bob"}}]"#),
+            ("c4", #","contained":[{"resourceType":"Observation","id":"o","subject":{"reference":"urn:uuid:x"}}]"#),
+            // Nested contained (dom-2), a contained Bundle, and `contained` that is not an array.
+            ("c5", #","contained":[{"resourceType":"Medication","id":"m","contained":[\#(Self.bob)]}]"#),
+            ("c6", #","contained":[{"resourceType":"Bundle","id":"b","entry":[{"resource":\#(Self.bob)}]}]"#),
+            ("c7", #","contained":\#(Self.bob)"#),
+            ("c8", #","contained":[{"id":"x","subject":{"reference":"Patient/pt-bob"}}]"#),
+        ]
+        let fine = #","contained":[{"resourceType":"Medication","id":"m","code":{"text":"oxycodone"}}]"#
+        var entries = hidden.map { Self.entry(Self.dispense("md-" + $0.0, subject: Self.alice, extra: $0.1)) }
+        entries.append(Self.entry(Self.dispense("md-ok", subject: Self.alice, extra: fine)))
+        let result = try search(entries, count: 9002)
+        #expect(result.status == 200)
+        #expect(Self.releasedIDs(result) == ["md-ok"])
+        expectNoBob(result)
+        #expect(!result.response.text.contains("Bob"))
+
+        // The same container read by id: denied exactly like an id that does not exist.
+        let token = try Tokens.patient(gw)
+        try gw.serve(
+            path: "/fhir/MedicationDispense/md-c1",
+            body: Self.dispense("md-c1", subject: Self.alice, extra: hidden[0].1))
+        try gw.serve(path: "/fhir/MedicationDispense/md-none", status: 404, body: Fixtures.notFound)
+        let read = try gw.send("GET", "/fhir/MedicationDispense/md-c1", bearer: token)
+        let missing = try gw.send("GET", "/fhir/MedicationDispense/md-none", bearer: token)
+        #expect(read.status == 403)
+        #expect(read.response.body == missing.response.body)
+        // The token's own Patient with another patient's dispense contained in it.
+        try gw.serve(
+            path: "/fhir/Patient/pt-alice",
+            body: #"{"resourceType":"Patient","id":"pt-alice","contained":[\#(Self.bob)]}"#)
+        let own = try gw.send("GET", "/fhir/Patient/pt-alice", bearer: token)
+        #expect(own.status == 403)
+        expectNoBob(own)
+    }
+
+    @Test("entries without a resourceType, non-object entries and members a Bundle has not are not relayed")
+    func shapes() throws {
+        let noType = #"{"id":"md-notype","subject":{"reference":"Patient/pt-bob"},"status":"completed"}"#
+        let entries = [
+            Self.entry(noType),
+            Self.entry(#"{"resourceType":"MedicationDispense","subject":{"reference":"Patient/pt-alice"},"id":5}"#),
+            #"[\#(Self.entry(Self.bob))]"#, "5", #""md-bob-str""#,
+            // The entry's own members: a resource where an outcome goes, a member entries do not have.
+            #"{"resource":\#(Self.dispense("md-o", subject: Self.alice)),"response":{"status":"200","outcome":\#(Self.bob)}}"#,
+            #"{"resource":\#(Self.dispense("md-x", subject: Self.alice)),"hidden":\#(Self.bob)}"#,
+            // A paging-style link carrying a resource.
+            #"{"resource":\#(Self.dispense("md-l", subject: Self.alice)),"link":[{"relation":"x","url":"u","resource":\#(Self.bob)}]}"#,
+            Self.entry(Self.dispense("md-ok", subject: Self.alice)),
+        ]
+        let result = try search(entries, count: 9003)
+        #expect(result.status == 200)
+        #expect(Self.releasedIDs(result) == ["md-ok"])
+        expectNoBob(result)
+
+        // A member the R4 Bundle does not have: the response is not relayed at all.
+        let foreign = [(9004, #","contained":[\#(Self.bob)]"#), (9005, #","entries":[\#(Self.entry(Self.bob))]"#)]
+        for (count, extra) in foreign {
+            let smuggled = try search(
+                [Self.entry(Self.dispense("md-ok", subject: Self.alice))], count: count, extra: extra)
+            #expect(smuggled.status == 502)
+            expectNoBob(smuggled)
+        }
+        // Members of Bundle.link other than relation and url are dropped.
+        let linked = try search(
+            [Self.entry(Self.dispense("md-ok", subject: Self.alice))], count: 9006,
+            extra: #","link":[{"relation":"self","url":"\#(gw.upstreamBase)/x","resource":\#(Self.bob)}]"#)
+        #expect(linked.status == 200)
+        expectNoBob(linked)
+    }
+
+    @Test("a batch-response entry hiding another patient's resource in its outcome becomes a 403 entry")
+    func batchOutcome() throws {
+        let gw = FHIRGateways.open
+        let answer =
+            #"{"resourceType":"Bundle","type":"batch-response","entry":[{"response":{"status":"200 OK","#
+            + #""outcome":\#(Self.bob)}},[\#(Self.bob)]]}"#
+        try gw.serve("POST", path: "/fhir", body: answer)
+        let posted =
+            #"{"resourceType":"Bundle","type":"batch","entry":["#
+            + #"{"request":{"method":"GET","url":"MedicationDispense/md-1"}},"#
+            + #"{"request":{"method":"GET","url":"MedicationDispense/md-2"}}]}"#
+        let result = try gw.send(
+            "POST", "/fhir", bearer: Tokens.patient(gw), headers: [("Content-Type", "application/fhir+json")],
+            body: posted)
+        #expect(result.status == 200)
+        let statuses = (result.json?["entry"]?.arrayValue ?? []).map { $0["response"]?["status"]?.stringValue }
+        #expect(statuses == ["403 Forbidden", "403 Forbidden"])
+        expectNoBob(result)
+    }
+
+    @Test("duplicate keys (plain or escaped), invalid UTF-8, lone surrogates and deep nesting are 502, not relayed")
+    func unparseable() throws {
+        let bodies: [[UInt8]] = [
+            Array(Self.dispense("md-d1", subject: #"{"reference":"Patient/pt-alice","reference":"Patient/pt-bob"}"#).utf8),
+            Array(Self.dispense("md-d2", subject: #"{"reference":"Patient/pt-alice","refer\u0065nce":"Patient/pt-bob"}"#).utf8),
+            Array(Self.dispense("md-d3", subject: Self.alice, extra: #","subject":{"reference":"Patient/pt-bob"}"#).utf8),
+            Array(Self.dispense("md-d4", subject: Self.alice, extra: #","note":[{"text":"pt-bob \ud800"}]"#).utf8),
+            Array(Self.dispense("md-d5", subject: Self.alice, extra: #","note":[{"text":"pt-bob "#).utf8) + [0xC0, 0xAF]
+                + Array(#""}]"#.utf8),
+            Array(Self.dispense("md-d6", subject: Self.alice, extra: #","note":"#).utf8)
+                + Array(repeating: UInt8(ascii: "["), count: 200) + Array(#""pt-bob""#.utf8)
+                + Array(repeating: UInt8(ascii: "]"), count: 200),
+        ]
+        let token = try Tokens.patient(gw)
+        for (number, resource) in bodies.enumerated() {
+            let path = "/fhir/MedicationDispense/md-d\(number + 1)"
+            try serve(target: path, bytes: resource)
+            let read = try gw.send("GET", path, bearer: token)
+            #expect(read.status == 502, "read \(number + 1)")
+            expectNoBob(read, "read \(number + 1)")
+            let searchset = Array(#"{"resourceType":"Bundle","type":"searchset","entry":[{"resource":"#.utf8)
+                + resource + Array("}]}".utf8)
+            let target = Self.search + "?_count=\(9100 + number)"
+            try serve(target: target, bytes: searchset)
+            let found = try gw.send("GET", target, bearer: token)
+            #expect(found.status == 502, "searchset \(number + 1)")
+            #expect(found.upstream.map(\.target) == [target])
+            expectNoBob(found, "searchset \(number + 1)")
+        }
+    }
+
+    /// Serves raw bytes (not necessarily UTF-8) for requests with exactly this target.
+    func serve(target: String, bytes: [UInt8]) throws {
+        try gw.recorder!.respond(
+            .object(
+                JSONObject([
+                    ("method", "GET"), ("target", .string(target)),
+                    ("headers", .object(JSONObject([("Content-Type", "application/fhir+json")]))),
+                    ("bodyBase64", .string(Data(bytes).base64EncodedString())),
+                ])))
+    }
+
+    @Test("a huge number in an allowed entry is relayed as written")
+    func hugeNumber() throws {
+        let digits = String(repeating: "9", count: 5000)
+        let quantity = #","quantity":{"value":\#(digits)e99999}"#
+        let result = try search([Self.entry(Self.dispense("md-n", subject: Self.alice, extra: quantity))], count: 9007)
+        #expect(result.status == 200)
+        #expect(result.response.text.contains(digits + "e99999"))
+    }
+}
