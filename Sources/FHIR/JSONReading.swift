@@ -16,6 +16,20 @@ protocol JSONReading {
     func forEachNamedMember(_ body: (String, Self) -> Void)
     /// Calls `body` with every string that is the value of a member named `reference`, at any depth.
     func forEachReferenceString(_ body: (String) -> Void)
+    /// `forEachReferenceString`, restricted to the strings that contain `Patient/` (the only ones that can
+    /// resolve to a Patient): the others are never decoded.
+    func forEachPatientReferenceString(_ body: (String) -> Void)
+}
+
+/// True when `bytes` contain `Patient/`.
+func mentionsPatient<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Bool {
+    let marker: [UInt8] = Array("Patient/".utf8)
+    var index = bytes.startIndex
+    while let found = bytes[index...].firstIndex(of: UInt8(ascii: "P")) {
+        if bytes[found...].starts(with: marker) { return true }
+        index = bytes.index(after: found)
+    }
+    return false
 }
 
 extension JSONValue: JSONReading {
@@ -43,6 +57,12 @@ extension JSONValue: JSONReading {
             return
         }
     }
+
+    func forEachPatientReferenceString(_ body: (String) -> Void) {
+        forEachReferenceString { literal in
+            if mentionsPatient(literal.utf8) { body(literal) }
+        }
+    }
 }
 
 extension JSONCursor: JSONReading {
@@ -50,21 +70,18 @@ extension JSONCursor: JSONReading {
         forEachMember { key, value in body(key.stringValue ?? "", value) }
     }
 
-    // Compares names on the index (no String per member): this walks every released resource.
+    // One pass over the index's nodes (no String per member name): this walks every released resource.
     func forEachReferenceString(_ body: (String) -> Void) {
-        switch kind {
-        case .array:
-            for item in elements ?? [] { item.forEachReferenceString(body) }
-        case .object:
-            forEachMember { key, value in
-                if key.isString("reference"), let literal = value.stringValue {
-                    body(literal)
-                } else {
-                    value.forEachReferenceString(body)
-                }
-            }
-        default:
-            return
+        forEachString(named: "reference") { value in
+            if let literal = value.stringValue { body(literal) }
+        }
+    }
+
+    func forEachPatientReferenceString(_ body: (String) -> Void) {
+        forEachString(named: "reference") { value in
+            // A plain string's bytes are its value: most references are decided without making a String.
+            if let range = value.plainStringBytes, !mentionsPatient(document.bytes[range]) { return }
+            if let literal = value.stringValue, mentionsPatient(literal.utf8) { body(literal) }
         }
     }
 }

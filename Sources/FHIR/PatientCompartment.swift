@@ -187,15 +187,25 @@ public enum FHIRReference: Sendable, Hashable {
     }
 
     private static func parseRelative(_ text: Substring) -> FHIRReference {
-        let parts = text.utf8.split(separator: UInt8(ascii: "/"), maxSplits: 4, omittingEmptySubsequences: false)
-        let shapeOK =
-            parts.count == 2
-            || (parts.count == 4 && parts[2].elementsEqual("_history".utf8)
-                && FHIRSyntax.isValidID(Substring(parts[3])))
-        guard shapeOK, FHIRSyntax.isValidID(Substring(parts[1])) else { return .unresolvable }
-        let type = String(Substring(parts[0]))
+        // `Type/id` or `Type/id/_history/vid`, found by hand (hot in response inspection: no array of parts).
+        let utf8 = text.utf8
+        guard let slash = utf8.firstIndex(of: UInt8(ascii: "/")) else { return .unresolvable }
+        let typePart = Substring(utf8[..<slash])
+        let rest = utf8[utf8.index(after: slash)...]
+        let idPart: Substring
+        if let second = rest.firstIndex(of: UInt8(ascii: "/")) {
+            idPart = Substring(rest[..<second])
+            let history = rest[rest.index(after: second)...]
+            guard history.starts(with: "_history/".utf8) else { return .unresolvable }
+            let version = Substring(history.dropFirst("_history/".utf8.count))
+            guard FHIRSyntax.isValidID(version) else { return .unresolvable }  // no further `/`: not an id byte
+        } else {
+            idPart = Substring(rest)
+        }
+        guard FHIRSyntax.isValidID(idPart) else { return .unresolvable }
+        let type = String(typePart)
         guard ResourceTypes.isKnown(type) else { return .unresolvable }
-        return .resource(type: type, id: String(Substring(parts[1])))
+        return .resource(type: type, id: String(idPart))
     }
 }
 

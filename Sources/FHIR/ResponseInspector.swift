@@ -207,7 +207,7 @@ extension ResponseInspector {
         /// True when a literal reference anywhere in `resource` resolves to a Patient outside `allowed`.
         func referencesOtherPatient<Value: JSONReading>(_ resource: Value, allowed: Set<String>) -> Bool {
             var found = false
-            resource.forEachReferenceString { literal in
+            resource.forEachPatientReferenceString { literal in
                 guard !found, case .resource("Patient", let id) = FHIRReference.parse(literal, bases: bases) else {
                     return
                 }

@@ -24,6 +24,8 @@ public final class JSONIndex: Sendable {
         var kind: Kind
         /// Strings: no escape and ASCII only, so the bytes between the quotes are the value.
         var plain: Bool
+        /// Strings: this is a member name (the next node is its value).
+        var isName = false
     }
 
     /// The document's bytes.
@@ -86,7 +88,15 @@ public final class JSONIndex: Sendable {
         return answer ?? (string(at: node) == key)
     }
 
-    static func isASCII(_ text: String) -> Bool { text.utf8.allSatisfy { $0 < 0x80 } }
+    static func isASCII(_ text: String) -> Bool {
+        // On every member lookup: a loop over the contiguous bytes, not the generic UTF8View iteration.
+        let answer = text.utf8.withContiguousStorageIfAvailable { bytes in
+            var merged: UInt8 = 0
+            for byte in bytes { merged |= byte }
+            return merged < 0x80
+        }
+        return answer ?? text.utf8.allSatisfy { $0 < 0x80 }
+    }
 
     static func equal(_ source: UnsafeBufferPointer<UInt8>, at start: Int, _ other: UnsafeBufferPointer<UInt8>) -> Bool {
         guard start + other.count <= source.count else { return false }
@@ -160,6 +170,24 @@ public struct JSONCursor: Sendable {
         while child < end {
             body(JSONCursor(document: document, node: child), JSONCursor(document: document, node: child + 1))
             child = Int(document.nodes[child + 1].next)
+        }
+    }
+
+    /// Calls `body` with the value of every member named `name` whose value is a string, anywhere in this
+    /// value (itself included when it is an object): a single pass over the subtree's nodes, for lookups such
+    /// as "every `reference`" that would otherwise walk every member.
+    public func forEachString(named name: String, _ body: (JSONCursor) -> Void) {
+        let isASCII = JSONIndex.isASCII(name)
+        let end = Int(document.nodes[node].next)
+        var child = node + 1
+        while child + 1 < end {
+            let item = document.nodes[child]
+            if item.isName, document.nodes[child + 1].kind == .string,
+                document.string(at: child, equals: name, keyIsASCII: isASCII)
+            {
+                body(JSONCursor(document: document, node: child + 1))
+            }
+            child += 1
         }
     }
 
@@ -278,6 +306,7 @@ private struct IndexBuilder {
             let plain = try parser.scanString(scratch: &scratch)
             let keyNode = nodes.count
             append(.string, from: keyOffset, plain: plain)
+            nodes[keyNode].isName = true
             if names.mayContain(nodes[keyNode], parser.bytes) {
                 try checkDuplicate(keyNode, keyBase: keyBase, seen: &seen, offset: keyOffset)
             } else if seen != nil {
