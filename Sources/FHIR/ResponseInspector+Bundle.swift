@@ -135,13 +135,19 @@ extension ResponseInspector.Context {
     /// entry and of its parts, whose `response.outcome`, if any, is an OperationOutcome that passes
     /// `classify`. Anything else could carry a resource the decision never looked at: the entry is withheld.
     mutating func entryIsInspectable<Value: JSONReading>(_ entry: Value) -> Bool {
-        guard Self.hasOnly(entry, Self.entryMembers) else { return false }
-        for (part, names) in Self.entryParts {
-            guard let value = entry[part] else { continue }
-            let items = part == "link" ? value.elements : [value]
-            guard let items, items.allSatisfy({ Self.hasOnly($0, names) }) else { return false }
+        guard entry.isObject else { return false }
+        var only = true
+        var outcome: Value?
+        // One pass over the entry's members (this runs for every entry of every Bundle).
+        entry.forEachNamedMember { name, value in
+            guard only, Self.entryMembers.contains(name) else { return only = false }
+            guard let names = Self.entryParts.first(where: { $0.part == name })?.names else { return }
+            let items = name == "link" ? value.elements : [value]
+            only = items?.allSatisfy { Self.hasOnly($0, names) } ?? false
+            if name == "response" { outcome = value["outcome"] }
         }
-        guard let outcome = entry["response"]?["outcome"] else { return true }
+        guard only else { return false }
+        guard let outcome else { return true }
         return outcome["resourceType"]?.stringValue == "OperationOutcome" && classify(outcome) == .release
     }
 
