@@ -201,10 +201,12 @@ extension ResponseInspector.Context {
             guard case .object(let object) = link, let url = object["url"]?.stringValue,
                 let rewritten = rewriter.rewrite(url)
             else { return nil }
+            let restored = restoringCompartment(rewritten)
+            if let linkCheck, !linkCheck(restored) { return nil }
             // Only what a link is (`relation`, `url`): other members would be relayed unread.
             var members: [(String, JSONValue)] = []
             if let relation = object["relation"], case .string = relation { members.append(("relation", relation)) }
-            members.append(("url", .string(restoringCompartment(rewritten))))
+            members.append(("url", .string(restored)))
             return .object(JSONObject.make(members))
         }
     }

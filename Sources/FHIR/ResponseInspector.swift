@@ -68,20 +68,22 @@ public enum ResponseInspector {
     ///   - scopeConstraints: granular scope constraints (`ScopeGrant.narrowing` or `.readConstraints`) that
     ///     every returned resource of the interaction's type must satisfy (SCP-05 (b)(e)): a read that does
     ///     not match is denied like a missing resource; search entries that do not match are withheld.
+    ///   - linkCheck: decides each `Bundle.link` URL (rewritten to the public base) as the request a client
+    ///     following it would make; a link it refuses is dropped, so that no link names another patient.
     public static func inspect(
         body: [UInt8], interaction: Interaction, allowedPatients: Set<String>?, upstreamBase: String,
-        publicBase: String, scopeConstraints: [SearchParameter] = []
+        publicBase: String, scopeConstraints: [SearchParameter] = [], linkCheck: ((String) -> Bool)? = nil
     ) -> InspectionResult {
         inspect(
             body: body, interaction: interaction, allowedPatients: allowedPatients, upstreamBase: upstreamBase,
-            publicBase: publicBase, scopeConstraints: scopeConstraints, splicing: true)
+            publicBase: publicBase, scopeConstraints: scopeConstraints, splicing: true, linkCheck: linkCheck)
     }
 
     /// `inspect`, with `splicing: false` taking the tree path for Bundles too (the reference the spliced
     /// path is tested and benchmarked against: Benchmarks/InspectBench).
     @_spi(Benchmark) public static func inspect(
         body: [UInt8], interaction: Interaction, allowedPatients: Set<String>?, upstreamBase: String,
-        publicBase: String, scopeConstraints: [SearchParameter], splicing: Bool
+        publicBase: String, scopeConstraints: [SearchParameter], splicing: Bool, linkCheck: ((String) -> Bool)? = nil
     ) -> InspectionResult {
         let rewriter = URLRewriter(upstreamBase: upstreamBase, publicBase: publicBase)
         // A write answered without a representation (201/204 with no body) has nothing to disclose.
@@ -94,6 +96,7 @@ public enum ResponseInspector {
         if !scopeConstraints.isEmpty, let type = interaction.resourceType {
             context.constraints = (type, scopeConstraints)
         }
+        context.linkCheck = linkCheck
         if interaction.kind == .searchCompartment, let patient = interaction.id,
             let type = interaction.compartmentTargetType, ResourceTypes.isKnown(type)
         {
@@ -168,6 +171,8 @@ extension ResponseInspector {
         var constraints: (type: String, parameters: [SearchParameter])?
         /// For a compartment search `Patient/{id}/{type}`: the compartment its paging links must stay in.
         var pagingCompartment: (patient: String, type: String)?
+        /// Decides a rewritten link as a request (see `inspect(...linkCheck:)`).
+        var linkCheck: ((String) -> Bool)?
 
         enum Class { case release, master, withhold }
 

@@ -229,3 +229,76 @@ struct FHIRHostileResponseTests {
         #expect(result.response.text.contains(digits + "e99999"))
     }
 }
+
+/// Issue #5 item 4: paging links carry nothing the client could change to reach another patient, because a
+/// followed link is a new request, classified, checked and its page inspected like any other.
+@Suite("Paging links through the gateway")
+struct FHIRPagingLinkTests {
+    let gw = FHIRGateways.sample
+
+    /// Serves a FHIR JSON text for requests with exactly this target (query included).
+    func serve(target: String, body: String) throws {
+        try gw.recorder!.respond([
+            "method": "GET", "target": .string(target), "headers": ["Content-Type": "application/fhir+json"],
+            "body": .string(body),
+        ])
+    }
+
+    @Test("following next re-checks the page; an altered or opaque link is refused before the upstream")
+    func paging() throws {
+        let token = try Tokens.patient(gw)
+        let base = gw.upstreamBase
+        let first = "/fhir/MedicationDispense?patient=pt-alice&_count=8101"
+        let second = "/fhir/MedicationDispense?patient=pt-alice&_count=8101&_offset=1"
+        func page(_ id: String, patient: String, next: String?) -> String {
+            let link = next.map { #",{"relation":"next","url":"\#(base)\#($0.dropFirst("/fhir".count))"}"# } ?? ""
+            return #"{"resourceType":"Bundle","type":"searchset","link":[{"relation":"self","url":"x"}\#(link)],"#
+                + #""entry":[{"resource":\#(Fixtures.dispense(id, patient: patient))}]}"#
+        }
+        try serve(target: first, body: page("md-p1", patient: "pt-alice", next: second))
+        // The second page over-shares: it must be inspected like the first.
+        try serve(target: second, body: page("md-p2", patient: "pt-bob", next: nil))
+        let one = try gw.send("GET", first, bearer: token)
+        #expect(one.status == 200)
+        let next = try #require(one.json?["link"]?.arrayValue?.first { $0["relation"] == "next" }?["url"]?.stringValue)
+        #expect(next == gw.fhirBase + second.dropFirst("/fhir".count))
+        let two = try gw.send("GET", String(next.dropFirst(gw.baseURL.count)), bearer: token)
+        #expect(two.status == 200)
+        #expect(two.upstream.map(\.target) == [second])
+        #expect(!two.response.text.contains("pt-bob") && !two.response.text.contains("md-p2"))
+
+        // The client edits the link: another patient, the patient dropped, a second patient added.
+        for altered in [
+            second.replacingOccurrences(of: "pt-alice", with: "pt-bob"),
+            second.replacingOccurrences(of: "patient=pt-alice&", with: ""),
+            second + "&patient=pt-bob", second + "&subject=Patient/pt-bob",
+        ] {
+            let result = try gw.send("GET", altered, bearer: token)
+            #expect(result.status == 403 || result.status == 400, "\(altered)")
+            #expect(result.upstream.isEmpty, "\(altered)")
+        }
+        // A server's opaque paging cursor (HAPI's `_getpages`) names no patient: refused, never forwarded.
+        let opaque = try gw.send("GET", "/fhir?_getpages=0f3c9a&_getpagesoffset=20&_count=20", bearer: token)
+        #expect(opaque.status == 400 || opaque.status == 403)
+        #expect(opaque.upstream.isEmpty)
+    }
+
+    static func releasedIDs(_ result: Exchanged) -> [String] { FHIRHostileResponseTests.releasedIDs(result) }
+
+    @Test("links the upstream writes for another patient or as an opaque cursor are dropped; the page is released")
+    func foreignLink() throws {
+        let token = try Tokens.patient(gw)
+        let target = "/fhir/MedicationDispense?patient=pt-alice&_count=8102"
+        let body =
+            #"{"resourceType":"Bundle","type":"searchset","link":[{"relation":"next","#
+            + #""url":"\#(gw.upstreamBase)/MedicationDispense?patient=pt-bob&_offset=1"},"#
+            + #"{"relation":"last","url":"\#(gw.upstreamBase)?_getpages=0f3c9a&_getpagesoffset=20"}],"#
+            + #""entry":[{"resource":\#(Fixtures.dispense("md-f1", patient: "pt-alice"))}]}"#
+        try serve(target: target, body: body)
+        let result = try gw.send("GET", target, bearer: token)
+        #expect(result.status == 200)
+        #expect(!result.response.text.contains("pt-bob"))
+        #expect(result.json?["link"]?.arrayValue?.isEmpty == true)
+        #expect(Self.releasedIDs(result) == ["md-f1"])
+    }
+}

@@ -262,3 +262,31 @@ final class AuditGate: Sendable {
         if finished { done(failure) }
     }
 }
+
+// MARK: - Paging links (issue #5 item 4)
+
+extension Exchange {
+    /// True when a link of a patient-restricted response (already under the public base) is a request the
+    /// token's patients could make: a GET the classifier accepts and the compartment check allows. Links
+    /// that name another patient, or that the gateway cannot classify (a server's opaque paging cursor),
+    /// are dropped from the response; following them would be refused anyway.
+    static func linkAllowed(_ url: String, _ allowed: Set<String>, _ snapshot: GatewaySnapshot) -> Bool {
+        let base = snapshot.config.publicFHIRBase
+        let basePath = snapshot.config.fhir.basePath
+        let target: String
+        if url == base {
+            target = basePath
+        } else if url.hasPrefix(base), let next = url.dropFirst(base.count).first, next == "/" || next == "?" {
+            target = basePath + url.dropFirst(base.count)
+        } else if !url.contains("://"), !url.hasPrefix("/") {
+            target = basePath + "/" + url  // relative to the FHIR base
+        } else {
+            return false
+        }
+        guard
+            let interaction = try? snapshot.classifier.classify(
+                method: "GET", target: target, contentType: nil, body: [], ifNoneExist: nil, headerNames: [])
+        else { return false }
+        return CompartmentCheck.requestDecision(interaction, allowedPatients: allowed).isAllowed
+    }
+}

@@ -480,10 +480,12 @@ final class Exchange {
             }
             return succeed(response)
         }
+        let allowed = plan.inspect ? plan.allowed ?? [] : nil
         let result = ResponseInspector.inspect(
-            body: upstream.body, interaction: interaction, allowedPatients: plan.inspect ? plan.allowed ?? [] : nil,
+            body: upstream.body, interaction: interaction, allowedPatients: allowed,
             upstreamBase: snapshot.upstreamBaseURL, publicBase: snapshot.config.publicFHIRBase,
-            scopeConstraints: upstream.status < 300 ? plan.constraints : [])
+            scopeConstraints: upstream.status < 300 ? plan.constraints : [],
+            linkCheck: allowed.map { allowed in { [snapshot] url in Self.linkAllowed(url, allowed, snapshot) } })
         responsePatients = result.patientsReleased
         switch result.verdict {
         case .deny(let error):
