@@ -196,9 +196,13 @@ extension ResponseInspector {
             }
             // A Patient belongs to its own compartment; its links to other records do not decide release.
             // Its id must be a FHIR id (ASCII), so that it equals an allowed id only byte for byte.
-            let ownID = resource["id"]?.stringValue.flatMap { FHIRSyntax.isValidID($0) ? $0 : nil }
-            if type == "Patient" && ownID == nil { return .withhold }
-            let patients = type == "Patient" ? Set([ownID].compactMap { $0 }) : membership.patients
+            let patients: Set<String>
+            if type == "Patient" {
+                guard let id = resource["id"]?.stringValue, FHIRSyntax.isValidID(id) else { return .withhold }
+                patients = [id]
+            } else {
+                patients = membership.patients
+            }
             seen.formUnion(patients)
             guard membership.unresolved == 0 || type == "Patient", !patients.isEmpty else { return .withhold }
             if let allowed, !patients.isSubset(of: allowed) { return .withhold }
