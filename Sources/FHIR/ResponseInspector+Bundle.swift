@@ -99,6 +99,11 @@ extension ResponseInspector.Context {
         "response",
     ]
 
+    /// The members of a `Parameters.parameter` besides `value[x]` (R4 parameters.html).
+    static let parameterMembers: Set<String> = [
+        "name", "_name", "resource", "part", "id", "extension", "modifierExtension",
+    ]
+
     /// The members of an R4 Bundle (bundle.html#resource), with the `_` forms of its primitives.
     static let bundleMembers: Set<String> = [
         "resourceType", "id", "_id", "meta", "implicitRules", "_implicitRules", "language", "_language",
@@ -237,11 +242,36 @@ extension ResponseInspector.Context {
     mutating func inspectPDMPParameters(_ parameters: JSONObject) -> JSONValue? {
         var items = parameters["parameter"]?.arrayValue ?? []
         for index in items.indices where items[index]["name"]?.stringValue == "pdmp-history-data" {
-            guard case .object(let item) = items[index], case .object(let bundle) = item["resource"] else {
+            guard case .object(let item) = items[index], case .object(let bundle) = item["resource"],
+                Self.hasOnlyBundleMembers(JSONValue.object(bundle))
+            else {
                 denial = ResponseInspector.uninspectable
                 return nil
             }
             items[index] = .object(item.setting("resource", inspectPDMPBundle(bundle)))
+        }
+        // The response's other outputs carry no resource but the `outcome` OperationOutcome (SPEC-DIGEST
+        // §4.2 output parameters): any other resource or `part` would be relayed unchecked, so it is withheld.
+        items = items.filter { item in
+            let name = item["name"]?.stringValue
+            guard name != "pdmp-history-data" else { return true }
+            // Parameters.parameter: name, value[x], resource, part, id and extensions; nothing else.
+            var shaped = item.isObject
+            item.forEachNamedMember { member, _ in
+                shaped = shaped && (Self.parameterMembers.contains(member) || member.hasPrefix("value"))
+            }
+            guard shaped else {
+                withheld += 1
+                return false
+            }
+            guard item["resource"] != nil || item["part"] != nil else { return true }
+            if name == "outcome", item["part"] == nil, let outcome = item["resource"],
+                outcome["resourceType"]?.stringValue == "OperationOutcome", classify(outcome) == .release
+            {
+                return true
+            }
+            withheld += 1
+            return false
         }
         if withheld > 0 { items = addingWithheldOutcome(to: items) }
         return .object(parameters.setting("parameter", .array(items)))

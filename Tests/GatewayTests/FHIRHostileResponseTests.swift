@@ -302,3 +302,35 @@ struct FHIRPagingLinkTests {
         #expect(Self.releasedIDs(result) == ["md-f1"])
     }
 }
+
+/// A `$pdmp-history` answer whose Parameters carry resources outside the two outputs that may hold one
+/// (SPEC-DIGEST §4.2: `pdmp-history-data`, `outcome`): they are withheld, never relayed unchecked.
+@Suite("A hostile $pdmp-history answer")
+struct FHIRHostilePDMPTests {
+    @Test("a resource smuggled in another output, a part or a malformed parameter is withheld")
+    func smuggledOutputs() throws {
+        let gw = PolicyGateway.harness
+        let bob = Fixtures.dispense("md-bob-7", patient: "pt-bob")
+        let history =
+            #"{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"urn:uuid:p1","resource":"#
+            + #"{"resourceType":"Patient","id":"pt-alice"}},{"resource":\#(Fixtures.dispense("md-a", patient: "pt-alice"))}]}"#
+        let answer =
+            #"{"resourceType":"Parameters","parameter":[{"name":"pdmp-history-data","resource":\#(history)},"#
+            + #"{"name":"outcome","resource":\#(bob)},{"name":"extra","resource":\#(bob)},"#
+            + #"{"name":"extra","part":[{"name":"x","resource":\#(bob)}]},\#(bob),"#
+            + #"{"name":"pdmp-history-link","valueUrl":"https://pdmp.example/report/1"}]}"#
+        try gw.recorder!.respond([
+            "method": "POST", "path": "/fhir/$pdmp-history",
+            "headers": ["Content-Type": "application/fhir+json"], "body": .string(answer),
+        ])
+        let result = try gw.send(
+            "POST", "/fhir/$pdmp-history", bearer: gw.token(client: "dr-carol", scopes: PolicyGateway.scopes),
+            headers: [("Content-Type", "application/fhir+json")],
+            body: String(decoding: try PolicyGateway.body("history-carol.json"), as: UTF8.self))
+        #expect(result.status == 200, "\(result.response.text.prefix(300))")
+        #expect(!result.response.text.contains("pt-bob") && !result.response.text.contains("md-bob"))
+        let names = (result.json?["parameter"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
+        #expect(names == ["pdmp-history-data", "pdmp-history-link", "outcome"])
+        #expect(result.response.text.contains("md-a"))
+    }
+}
