@@ -133,7 +133,8 @@ public enum ResponseInspector {
         case "Bundle":
             result = context.inspectBundle(object, interaction: interaction)
         case "OperationOutcome":
-            result = root
+            // Released unless it holds something `classify` refuses (a `contained` resource of another patient).
+            result = context.inspectSingle(root)
         case "CapabilityStatement":
             result = context.rewritingCapabilities(object)
         default:

@@ -121,6 +121,13 @@ struct FHIRHostileResponseTests {
         let own = try gw.send("GET", "/fhir/Patient/pt-alice", bearer: token)
         #expect(own.status == 403)
         expectNoBob(own)
+        // An error answer whose OperationOutcome contains another patient's dispense.
+        try gw.serve(
+            path: "/fhir/MedicationDispense/md-oo", status: 500,
+            body: #"{"resourceType":"OperationOutcome","contained":[\#(Self.bob)],"issue":[]}"#)
+        let failed = try gw.send("GET", "/fhir/MedicationDispense/md-oo", bearer: token)
+        #expect(failed.status >= 400)
+        expectNoBob(failed)
     }
 
     @Test("entries without a resourceType, non-object entries and members a Bundle has not are not relayed")
