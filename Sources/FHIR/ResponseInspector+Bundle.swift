@@ -313,9 +313,19 @@ extension ResponseInspector.Context {
 
     /// A `$process-message` response: a message Bundle whose Parameters entries are PDMP responses.
     mutating func inspectMessage(_ bundle: JSONObject) -> JSONValue? {
+        guard Self.hasOnlyBundleMembers(JSONValue.object(bundle)) else {
+            denial = ResponseInspector.uninspectable
+            return nil
+        }
         var entries = bundle["entry"]?.arrayValue ?? []
         for index in entries.indices {
             guard case .object(let entry) = entries[index], case .object(let resource) = entry["resource"] else {
+                continue
+            }
+            // The entry's other members and the resource's `contained` would go out unchecked.
+            guard entryIsInspectable(entries[index]), resource["contained"] == nil else {
+                withheld += 1
+                entries[index] = .null
                 continue
             }
             switch resource["resourceType"]?.stringValue {
