@@ -1,6 +1,7 @@
 // Running helper programs from tests (curl, the Python recorder), with bounded waits.
 
-import Foundation
+public import Foundation
+import Gateway
 
 /// The result of a finished program.
 public struct ProcessOutput: Sendable {
@@ -14,28 +15,41 @@ public struct ProcessOutput: Sendable {
 public enum Subprocess {
     /// Runs `executable` with `arguments` to completion, feeding `stdin`.
     public static func run(_ executable: String, _ arguments: [String], stdin: [UInt8] = []) throws -> ProcessOutput {
+        // ChildProcess: a clean signal mask and dispositions, whatever thread the test runs on.
+        let child = try ChildProcess(executable: executable, arguments: arguments)
+        // The child may exit before reading everything (e.g. a server that closes early): not an error here.
+        signal(SIGPIPE, SIG_IGN)
+        if !stdin.isEmpty { try? child.stdin?.write(contentsOf: Data(stdin)) }
+        try? child.stdin?.close()
+        // Read both pipes concurrently so that neither can fill up and block the child.
+        let errData = LockedData()
+        let errThread = Thread { errData.set(child.stderr?.readDataToEndOfFile() ?? Data()) }
+        errThread.start()
+        let outData = child.stdout?.readDataToEndOfFile() ?? Data()
+        let status = child.wait()
+        while !errData.isSet { usleep(1000) }
+        return ProcessOutput(status: status, stdout: Array(outData), stderr: String(decoding: errData.value, as: UTF8.self))
+    }
+
+    /// Starts a server program that prints one line when it is ready (e.g. `READY <port>`), and returns it
+    /// running with that line's words. Its stderr is discarded; stop it with `kill(SIGKILL)`.
+    /// - Throws: when it cannot start or ends before printing a line.
+    public static func startServer(_ executable: String, _ arguments: [String]) throws -> (Process, [String]) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        let out = Pipe(), err = Pipe(), input = Pipe()
+        let out = Pipe()
         process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input
+        process.standardError = FileHandle.nullDevice
         try process.run()
-        // The child may exit before reading everything (e.g. a server that closes early): not an error here.
-        signal(SIGPIPE, SIG_IGN)
-        if !stdin.isEmpty { try? input.fileHandleForWriting.write(contentsOf: Data(stdin)) }
-        try? input.fileHandleForWriting.close()
-        // Read both pipes concurrently so that neither can fill up and block the child.
-        let errData = LockedData()
-        let errThread = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-        errThread.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        while !errData.isSet { usleep(1000) }
-        return ProcessOutput(
-            status: process.terminationStatus, stdout: Array(outData),
-            stderr: String(decoding: errData.value, as: UTF8.self))
+        var line = Data()
+        let handle = out.fileHandleForReading
+        while !line.contains(0x0A) {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            line.append(chunk)
+        }
+        return (process, String(decoding: line, as: UTF8.self).split(whereSeparator: \.isWhitespace).map(String.init))
     }
 
     /// Finds a program on PATH (or the usual places).
