@@ -59,6 +59,10 @@ let package = Package(
             "JOSE", "FHIR", "SMART", "Policy", "Audit", "SharedState",
         ]),
         .executableTarget(name: "pdmp-gateway", dependencies: ["Gateway"], swiftSettings: swiftSettings),
+        // Release-build micro benchmark of response inspection (issue #5; Benchmarks/InspectBench/main.swift).
+        .executableTarget(
+            name: "inspect-bench", dependencies: ["FHIR", "GatewayCore"], path: "Benchmarks/InspectBench",
+            swiftSettings: swiftSettings),
         module("GatewayTesting", ["Gateway", "GatewayCrypto", "JOSE", "SMART", "GatewayIO", "GatewayHTTP", "GatewayCore"]),
 
         tests("GatewayCoreTests", ["GatewayCore"]),

@@ -26,26 +26,25 @@ extension AuditEventBuilder {
     /// Introspection requests: the caller (a registered client, by its access token) asks about a token.
     func introspectionEvent(_ input: AuditInput, _ introspection: AuditIntrospection) -> AuditEventDraft {
         var draft = AuditEventDraft(
-            type: .coding(CodeSystem.dicom, "110114"), subtype: [.coding(CodeSystem.iheEventType, "ITI-102")],
+            type: DraftCode(CodeSystem.dicom, "110114"), subtype: [DraftCode(CodeSystem.iheEventType, "ITI-102")],
             action: "E", recorded: AuditTime.instant(input.time), outcome: outcomeCode(input.outcome),
             outcomeDesc: outcomeDescription(input), source: source(type: "6"))
-        draft.agents = [clientAgent(input, type: .concept(CodeSystem.dicom, "110150"))]
+        draft.agents = [clientAgent(input, type: DraftCode(CodeSystem.dicom, "110150"))]
         draft.agents.append(
             serverAgent(
-                type: .concept(CodeSystem.balpAgentType, "AuthzOauthService"), address: introspection.endpointURL))
+                type: DraftCode(CodeSystem.balpAgentType, "AuthzOauthService"), address: introspection.endpointURL))
         if let oauth = oauthAgent(input) { draft.agents.append(oauth) }
         draft.entities = [queryEntity(input, body: "token=[REDACTED]")]
         if let active = introspection.active {
-            var what: [(String, JSONValue)] = [("display", .str("introspected token"))]
+            var what = DraftReference(display: "introspected token")
             if let jti = introspection.introspectedTokenJTI {
-                what = [("identifier", .obj([("value", .str(jtiPrefix + jti))]))]
+                what = DraftReference(identifier: DraftIdentifier(value: jtiPrefix + jti))
             }
             draft.entities.append(
-                .obj([
-                    ("what", .obj(what)), ("type", .coding(CodeSystem.entityType, "2")),
-                    ("role", .coding(CodeSystem.objectRole, "13")),
-                    ("detail", .array([detail("active", active ? "true" : "false")])),
-                ]))
+                DraftEntity(
+                    what: what, type: DraftCode(CodeSystem.entityType, "2"),
+                    role: DraftCode(CodeSystem.objectRole, "13"),
+                    detail: [(type: "active", value: active ? "true" : "false")]))
         }
         if let transaction = transactionEntity(input) { draft.entities.append(transaction) }
         return draft

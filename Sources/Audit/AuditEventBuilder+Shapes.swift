@@ -43,19 +43,19 @@ struct RESTPattern {
 
     /// Agent types: BALP Read has client = Destination (110152) and server = Source (110153); Query, Create
     /// and Update swap them; Delete has client = Application (110150) and server = custodian.
-    var clientType: JSONValue {
+    var clientType: DraftCode {
         switch shape {
-        case .read: return .concept(CodeSystem.dicom, "110152")
-        case .delete: return .concept(CodeSystem.dicom, "110150")
-        default: return .concept(CodeSystem.dicom, "110153")
+        case .read: return DraftCode(CodeSystem.dicom, "110152")
+        case .delete: return DraftCode(CodeSystem.dicom, "110150")
+        default: return DraftCode(CodeSystem.dicom, "110153")
         }
     }
 
-    var serverType: JSONValue {
+    var serverType: DraftCode {
         switch shape {
-        case .read: return .concept(CodeSystem.dicom, "110153")
-        case .delete: return .concept(CodeSystem.provenanceParticipant, "custodian")
-        default: return .concept(CodeSystem.dicom, "110152")
+        case .read: return DraftCode(CodeSystem.dicom, "110153")
+        case .delete: return DraftCode(CodeSystem.provenanceParticipant, "custodian")
+        default: return DraftCode(CodeSystem.dicom, "110152")
         }
     }
 }
@@ -65,13 +65,9 @@ extension AuditEventBuilder {
     func restEvent(_ input: AuditInput, _ interaction: Interaction) -> AuditEventDraft {
         let pattern = RESTPattern(interaction)
         var draft = AuditEventDraft(
-            type: .coding(CodeSystem.auditEventType, "rest"), subtype: subtypes(pattern, interaction),
+            type: DraftCode(CodeSystem.auditEventType, "rest"), subtype: subtypes(pattern, interaction),
             action: pattern.action, recorded: AuditTime.instant(input.time), outcome: outcomeCode(input.outcome),
-            outcomeDesc: outcomeDescription(input), source: source(type: "4"))
-        // An `if`, not `cond ? nil : x`: JSONValue is ExpressibleByNilLiteral, so the ternary's `nil` would be
-        // `.null` and the event would carry `"purposeOfEvent": null`, which FHIR R4 JSON (json.html) forbids.
-        if !input.purposeOfUse.isEmpty { draft.purposeOfEvent = purposes(input) }
-
+            outcomeDesc: outcomeDescription(input), purposeOfEvent: input.purposeOfUse, source: source(type: "4"))
         draft.agents = [clientAgent(input, type: pattern.clientType)]
         draft.agents.append(serverAgent(type: pattern.serverType, address: configuration.fhirBaseURL))
         if let oauth = oauthAgent(input) { draft.agents.append(oauth) }
@@ -89,25 +85,20 @@ extension AuditEventBuilder {
     func denialEvent(_ input: AuditInput, _ interaction: Interaction) -> AuditEventDraft {
         let pattern = RESTPattern(interaction)
         var draft = AuditEventDraft(
-            type: .coding(CodeSystem.dicom, "110113"),
-            subtype: [.coding(CodeSystem.balpAuthZ, "AuthZ-Role")] + subtypes(pattern, interaction),
+            type: DraftCode(CodeSystem.dicom, "110113"),
+            subtype: [DraftCode(CodeSystem.balpAuthZ, "AuthZ-Role")] + subtypes(pattern, interaction),
             action: pattern.action, recorded: AuditTime.instant(input.time), outcome: outcomeCode(input.outcome),
-            outcomeDesc: outcomeDescription(input), source: source(type: "6"))
-        // An `if`, not `cond ? nil : x`: JSONValue is ExpressibleByNilLiteral, so the ternary's `nil` would be
-        // `.null` and the event would carry `"purposeOfEvent": null`, which FHIR R4 JSON (json.html) forbids.
-        if !input.purposeOfUse.isEmpty { draft.purposeOfEvent = purposes(input) }
-
-        draft.agents = [clientAgent(input, type: .concept(CodeSystem.dicom, "110150"))]
-        draft.agents.append(serverAgent(type: .concept(CodeSystem.securityRole, "authserver"), address: nil))
+            outcomeDesc: outcomeDescription(input), purposeOfEvent: input.purposeOfUse, source: source(type: "6"))
+        draft.agents = [clientAgent(input, type: DraftCode(CodeSystem.dicom, "110150"))]
+        draft.agents.append(serverAgent(type: DraftCode(CodeSystem.securityRole, "authserver"), address: nil))
         if let practitioner = practitionerAgent(input, interaction) { draft.agents.append(practitioner) }
 
         draft.entities = [queryEntity(input)] + patientEntities(input, interaction)
         if let jti = input.tokenJTI {
             draft.entities.append(
-                .obj([
-                    ("what", .obj([("identifier", .obj([("value", .str(jtiPrefix + jti))]))])),
-                    ("type", .coding(CodeSystem.balpAgentType, "UserOauthAgent")),
-                ]))
+                DraftEntity(
+                    what: DraftReference(identifier: DraftIdentifier(value: jtiPrefix + jti)),
+                    type: DraftCode(CodeSystem.balpAgentType, "UserOauthAgent")))
         }
         draft.entities += [policyEntity(input), transactionEntity(input)].compactMap { $0 }
         return draft
@@ -117,31 +108,31 @@ extension AuditEventBuilder {
     func tokenEvent(_ input: AuditInput, _ token: AuditTokenRequest) -> AuditEventDraft {
         let success = input.outcome == .success
         var draft = AuditEventDraft(
-            type: .coding(CodeSystem.dicom, "110114"), subtype: [.coding(CodeSystem.iheEventType, "ITI-71")],
+            type: DraftCode(CodeSystem.dicom, "110114"), subtype: [DraftCode(CodeSystem.iheEventType, "ITI-71")],
             action: "E", recorded: AuditTime.instant(input.time), outcome: outcomeCode(input.outcome),
             outcomeDesc: outcomeDescription(input), source: source(type: "6"))
         if success { draft.profiles = [BALPProfile.getAccessToken] }
 
-        draft.agents = [clientAgent(input, type: .concept(CodeSystem.dicom, "110150"))]
+        draft.agents = [clientAgent(input, type: DraftCode(CodeSystem.dicom, "110150"))]
         draft.agents.append(
             serverAgent(
-                type: .concept(CodeSystem.balpAgentType, "AuthzOauthService"), address: configuration.tokenEndpointURL))
+                type: DraftCode(CodeSystem.balpAgentType, "AuthzOauthService"), address: configuration.tokenEndpointURL)
+        )
 
         // A refusal has no token-response entity, so the assertion's jti goes on the request entity.
-        let assertionDetail = token.assertionJTI.map { detail("client_assertion.jti", jtiPrefix + $0) }
+        let assertionDetail = token.assertionJTI.map { (type: "client_assertion.jti", value: jtiPrefix + $0) }
         let requestDetails = success ? [] : [assertionDetail].compactMap { $0 }
         draft.entities = [queryEntity(input, body: tokenRequestBody(token), details: requestDetails)]
         if success, let issued = token.issuedTokenJTI {
-            var details: [JSONValue] = []
-            if let scope = token.grantedScope { details.append(detail("scope", scope)) }
-            if let expiresIn = token.expiresIn { details.append(detail("expires_in", String(expiresIn))) }
+            var details: [(type: String, value: String)] = []
+            if let scope = token.grantedScope { details.append((type: "scope", value: scope)) }
+            if let expiresIn = token.expiresIn { details.append((type: "expires_in", value: String(expiresIn))) }
             if let assertionDetail { details.append(assertionDetail) }
             draft.entities.append(
-                .obj([
-                    ("what", .obj([("identifier", .obj([("value", .str(jtiPrefix + issued))]))])),
-                    ("type", .coding(CodeSystem.entityType, "2")), ("role", .coding(CodeSystem.objectRole, "13")),
-                    ("detail", .array(details)),
-                ]))
+                DraftEntity(
+                    what: DraftReference(identifier: DraftIdentifier(value: jtiPrefix + issued)),
+                    type: DraftCode(CodeSystem.entityType, "2"), role: DraftCode(CodeSystem.objectRole, "13"),
+                    detail: details))
         }
         if let transaction = transactionEntity(input) { draft.entities.append(transaction) }
         return draft
@@ -149,37 +140,34 @@ extension AuditEventBuilder {
 
     // MARK: - Helpers
 
-    func subtypes(_ pattern: RESTPattern, _ interaction: Interaction) -> [JSONValue] {
-        var codes: [JSONValue] = [.coding(CodeSystem.restful, pattern.subtype)]
+    func subtypes(_ pattern: RESTPattern, _ interaction: Interaction) -> [DraftCode] {
+        var codes = [DraftCode(CodeSystem.restful, pattern.subtype)]
         if pattern.shape == .operation, let name = interaction.operation, let uri = knownOperationURIs[name] {
-            codes.append(.coding(CodeSystem.uri, uri))
+            codes.append(DraftCode(CodeSystem.uri, uri))
         }
         return codes
     }
 
     /// The `data` entity of read/create/update/delete, or the `query` entity of searches, history and
     /// operations; batch/transaction get one `data` entity per entry that names a resource.
-    func subjectEntities(_ input: AuditInput, _ interaction: Interaction, _ pattern: RESTPattern) -> [JSONValue] {
+    func subjectEntities(_ input: AuditInput, _ interaction: Interaction, _ pattern: RESTPattern) -> [DraftEntity] {
         switch pattern.shape {
         case .read, .create, .update, .delete:
             return [dataEntity(input.resultReference ?? reference(interaction))]
         case .query, .operation:
             return [queryEntity(input)]
         case .other:
-            return interaction.entries.compactMap { child -> JSONValue? in
+            return interaction.entries.compactMap { child -> DraftEntity? in
                 guard child.resourceType != nil else { return nil }
                 return dataEntity(reference(child))
             }
         }
     }
 
-    func dataEntity(_ reference: String) -> JSONValue {
-        let what: JSONValue =
-            reference.contains("/") ? .obj([("reference", .str(reference))]) : .obj([("type", .str(reference))])
-        return .obj([
-            ("what", what), ("type", .coding(CodeSystem.entityType, "2")),
-            ("role", .coding(CodeSystem.objectRole, "4")),
-        ])
+    func dataEntity(_ reference: String) -> DraftEntity {
+        let what = reference.contains("/") ? DraftReference(reference: reference) : DraftReference(type: reference)
+        return DraftEntity(
+            what: what, type: DraftCode(CodeSystem.entityType, "2"), role: DraftCode(CodeSystem.objectRole, "4"))
     }
 
     /// `Type/id[/_history/vid]`, or just `Type` when the interaction names no instance (e.g. create).

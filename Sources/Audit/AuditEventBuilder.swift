@@ -7,7 +7,8 @@ import Foundation
 public import GatewayCore
 import GatewayCrypto
 
-/// Turns an `AuditInput` into a FHIR R4 AuditEvent (`JSONValue`), minimising PHI on the way.
+/// Turns an `AuditInput` into a FHIR R4 AuditEvent, minimising PHI on the way: as canonical bytes for the
+/// chain (``canonicalEvent(_:)``) or as a `JSONValue` (``build(_:)``), both from one description.
 ///
 /// PHI rules (issue #7): `$pdmp-history` demographics are never written; identifiers are written as a
 /// keyed hash (`hmac-sha256:<keyID>:<hex>` of `system|value`) unless their system is listed in
@@ -64,110 +65,102 @@ public struct AuditEventBuilder: Sendable {
         self.configuration = configuration
     }
 
-    /// Returns the AuditEvent for `input`.
+    /// Returns the AuditEvent for `input` as a tree (tests, tools, the in-memory sink); members in canonical
+    /// order.
+    public func build(_ input: AuditInput) -> JSONValue {
+        var out = JSONTreeOutput()
+        draft(input).write(to: &out)
+        return out.value
+    }
+
+    /// Returns the canonical JSON bytes (CanonicalJSON's form) of the AuditEvent for `input`, written
+    /// directly without a tree: what the file sink chains and hashes (the request hot path).
+    public func canonicalEvent(_ input: AuditInput) -> [UInt8] {
+        var out = CanonicalBytesOutput()
+        draft(input).write(to: &out)
+        return out.bytes
+    }
+
+    /// Describes the AuditEvent for `input`.
     ///
     /// Token requests get the IUA ITI-71 shape, introspection requests ITI-102; FHIR requests refused by the
     /// gateway get the Security Alert
     /// shape (SPEC-DIGEST §5.3 d); every other FHIR request gets the BALP RESTful shape of its interaction.
-    public func build(_ input: AuditInput) -> JSONValue {
+    func draft(_ input: AuditInput) -> AuditEventDraft {
         switch input.subject {
         case .tokenRequest(let token):
-            return tokenEvent(input, token).render()
+            return tokenEvent(input, token)
         case .introspection(let introspection):
-            return introspectionEvent(input, introspection).render()
+            return introspectionEvent(input, introspection)
         case .fhir(let interaction):
-            if case .denied = input.outcome { return denialEvent(input, interaction).render() }
-            return restEvent(input, interaction).render()
+            if case .denied = input.outcome { return denialEvent(input, interaction) }
+            return restEvent(input, interaction)
         }
     }
 
     // MARK: - Pieces shared by the shapes
 
     /// The gateway as a `Reference(Device)` by identifier.
-    var deviceReference: JSONValue {
-        .obj([
-            ("type", .str("Device")),
-            (
-                "identifier",
-                .obj([("system", .str(configuration.instanceSystem)), ("value", .str(configuration.instanceID))])
-            ),
-        ])
+    var deviceReference: DraftReference {
+        DraftReference(
+            identifier: DraftIdentifier(system: configuration.instanceSystem, value: configuration.instanceID),
+            type: "Device")
     }
 
-    func source(type code: String) -> JSONValue {
-        var members: [(String, JSONValue)] = []
-        if let site = configuration.site { members.append(("site", .str(site))) }
-        members.append(("observer", deviceReference))
-        members.append(("type", .array([.coding(CodeSystem.sourceType, code)])))
-        return .obj(members)
+    func source(type code: String) -> DraftSource {
+        DraftSource(site: configuration.site, observer: deviceReference, type: DraftCode(CodeSystem.sourceType, code))
     }
 
     /// The client agent: identified by `client_id`, with the real peer address (BALP: "as known by TCP").
-    func clientAgent(_ input: AuditInput, type: JSONValue) -> JSONValue {
-        var members: [(String, JSONValue)] = [("type", type)]
+    func clientAgent(_ input: AuditInput, type: DraftCode) -> DraftAgent {
+        var agent = DraftAgent(
+            type: type, who: DraftReference(display: "unauthenticated"), requestor: true,
+            network: (address: input.peerAddress, type: "2"))
         if let client = input.client {
-            members.append(("who", .obj([("identifier", identifier(configuration.clientIDSystem, client.id))])))
-            if let name = client.name { members.append(("name", .str(name))) }
-        } else {
-            members.append(("who", .obj([("display", .str("unauthenticated"))])))
+            agent.who = DraftReference(
+                identifier: DraftIdentifier(system: configuration.clientIDSystem, value: client.id))
+            agent.name = client.name
         }
-        members.append(("requestor", .bool(true)))
-        members.append(("network", .obj([("address", .str(input.peerAddress)), ("type", .str("2"))])))
-        return .obj(members)
+        return agent
     }
 
     /// The gateway as the server (or authorization server) agent.
-    func serverAgent(type: JSONValue, address: String?) -> JSONValue {
-        var members: [(String, JSONValue)] = [("type", type), ("who", deviceReference), ("requestor", .bool(false))]
-        if let address { members.append(("network", .obj([("address", .str(address)), ("type", .str("5"))]))) }
-        return .obj(members)
+    func serverAgent(type: DraftCode, address: String?) -> DraftAgent {
+        DraftAgent(
+            type: type, who: deviceReference, requestor: false, network: address.map { (address: $0, type: "5") })
     }
 
     /// The OAuth token user (BALP OAUTHaccessTokenUse.Minimal): the token's `jti` in `policy`.
-    func oauthAgent(_ input: AuditInput) -> JSONValue? {
+    func oauthAgent(_ input: AuditInput) -> DraftAgent? {
         guard let jti = input.tokenJTI else { return nil }
-        var who: [(String, JSONValue)] = []
-        if let client = input.client {
-            var id: [(String, JSONValue)] = []
-            if let issuer = client.issuer { id.append(("system", .str(issuer))) }
-            id.append(("value", .str(client.id)))
-            who.append(("identifier", .obj(id)))
-        }
-        var members: [(String, JSONValue)] = [
-            ("type", .concept(CodeSystem.balpAgentType, "UserOauthAgent")),
-            ("who", .obj(who)), ("requestor", .bool(true)), ("policy", .array([.str(jtiPrefix + jti)])),
-        ]
-        if !input.purposeOfUse.isEmpty { members.append(("purposeOfUse", purposes(input))) }
-        return .obj(members)
+        var who = DraftReference()
+        if let client = input.client { who.identifier = DraftIdentifier(system: client.issuer, value: client.id) }
+        return DraftAgent(
+            type: DraftCode(CodeSystem.balpAgentType, "UserOauthAgent"), who: who, requestor: true,
+            policy: [jtiPrefix + jti], purposeOfUse: input.purposeOfUse)
     }
 
     /// The authorized practitioner of a `$pdmp-history` request (PDMP IG §4.2), by identifier only.
     // TODO(#7): the delegate practitioner (`delegate-practitioner`) is not recorded yet.
-    func practitionerAgent(_ input: AuditInput, _ interaction: Interaction) -> JSONValue? {
+    func practitionerAgent(_ input: AuditInput, _ interaction: Interaction) -> DraftAgent? {
         guard let history = interaction.pdmpHistory, let practitioner = history.authorizedPractitioner else {
             return nil
         }
         let parsed = practitioner.identifiers.compactMap(splitIdentifier)
         let preferred = parsed.first { configuration.clearIdentifierSystems.contains($0.system) } ?? parsed.first
-        var members: [(String, JSONValue)] = [("type", .concept(CodeSystem.participationType, "IRCP"))]
+        var agent = DraftAgent(
+            type: DraftCode(CodeSystem.participationType, "IRCP"),
+            who: DraftReference(display: "authorized-practitioner"),
+            requestor: true, role: history.practitionerRole, purposeOfUse: input.purposeOfUse)
         if let preferred, let written = writtenIdentifier(preferred.system, preferred.value) {
-            members.append(("who", .obj([("type", .str("Practitioner")), ("identifier", written)])))
-        } else {
-            members.append(("who", .obj([("display", .str("authorized-practitioner"))])))
+            agent.who = DraftReference(identifier: written, type: "Practitioner")
         }
-        members.append(("requestor", .bool(true)))
-        if let role = history.practitionerRole { members.append(("role", .array([.obj([("text", .str(role))])]))) }
-        if !input.purposeOfUse.isEmpty { members.append(("purposeOfUse", purposes(input))) }
-        return .obj(members)
-    }
-
-    func purposes(_ input: AuditInput) -> JSONValue {
-        .array(input.purposeOfUse.map { .concept($0.system, $0.code) })
+        return agent
     }
 
     /// One patient entity per distinct patient: the request's, then the response's (BALP: record the
     /// patient however it became known).
-    func patientEntities(_ input: AuditInput, _ interaction: Interaction?) -> [JSONValue] {
+    func patientEntities(_ input: AuditInput, _ interaction: Interaction?) -> [DraftEntity] {
         var patients: [AuditPatient] = []
         if let interaction {
             patients += requestPatients(interaction)
@@ -190,61 +183,56 @@ public struct AuditEventBuilder: Sendable {
         return patients
     }
 
-    func patientEntity(_ patient: AuditPatient) -> JSONValue? {
-        let what: JSONValue
+    func patientEntity(_ patient: AuditPatient) -> DraftEntity? {
+        let what: DraftReference
         switch patient {
         case .id(let id):
-            what = .obj([("reference", .str("Patient/" + id))])
+            what = DraftReference(reference: "Patient/" + id)
         case .identifier(let system, let value):
             guard let written = writtenIdentifier(system, value) else { return nil }
-            what = .obj([("type", .str("Patient")), ("identifier", written)])
+            what = DraftReference(identifier: written, type: "Patient")
         }
-        return .obj([
-            ("what", what), ("type", .coding(CodeSystem.entityType, "1")),
-            ("role", .coding(CodeSystem.objectRole, "1")),
-        ])
+        return DraftEntity(
+            what: what, type: DraftCode(CodeSystem.entityType, "1"), role: DraftCode(CodeSystem.objectRole, "1"))
     }
 
     /// The BALP `transaction` entity carrying the X-Request-ID.
-    func transactionEntity(_ input: AuditInput) -> JSONValue? {
+    func transactionEntity(_ input: AuditInput) -> DraftEntity? {
         guard let requestID = input.requestID else { return nil }
-        return .obj([
-            ("what", .obj([("identifier", .obj([("value", .str(requestID))]))])),
-            ("type", .coding(CodeSystem.balpEntityType, "XrequestId")),
-        ])
+        return DraftEntity(
+            what: DraftReference(identifier: DraftIdentifier(value: requestID)),
+            type: DraftCode(CodeSystem.balpEntityType, "XrequestId"))
     }
 
     /// The deciding policy rule and its reason (object-role 13 Security Resource).
-    func policyEntity(_ input: AuditInput) -> JSONValue? {
+    func policyEntity(_ input: AuditInput) -> DraftEntity? {
         guard let decision = input.decision else { return nil }
-        var details: [JSONValue] = [detail("decision", decision.permitted ? "permit" : "deny")]
-        if let reason = decision.reason { details.append(detail("reason", reason)) }
+        var details = [(type: "decision", value: decision.permitted ? "permit" : "deny")]
+        if let reason = decision.reason { details.append((type: "reason", value: reason)) }
         // Shadow-mode rules are recorded, never enforced (issue #6 item 4): auditors see the would-be decision.
         if let shadow = decision.shadowPermitted {
-            details.append(detail("shadow-decision", shadow ? "permit" : "deny"))
-            details += decision.shadowRules.map { detail("shadow-rule", $0) }
+            details.append((type: "shadow-decision", value: shadow ? "permit" : "deny"))
+            details += decision.shadowRules.map { (type: "shadow-rule", value: $0) }
         }
-        return .obj([
-            ("what", .obj([("identifier", identifier(CodeSystem.policyRule, decision.rule ?? "default-deny"))])),
-            ("type", .coding(CodeSystem.entityType, "2")), ("role", .coding(CodeSystem.objectRole, "13")),
-            ("detail", .array(details)),
-        ])
+        return DraftEntity(
+            what: DraftReference(
+                identifier: DraftIdentifier(system: CodeSystem.policyRule, value: decision.rule ?? "default-deny")),
+            type: DraftCode(CodeSystem.entityType, "2"), role: DraftCode(CodeSystem.objectRole, "13"), detail: details)
     }
 
     /// The BALP `query` entity: the request line and Host / X-Request-Id headers, base64 (never a body).
-    func queryEntity(_ input: AuditInput, body: String? = nil, details: [JSONValue] = []) -> JSONValue {
+    func queryEntity(
+        _ input: AuditInput, body: String? = nil, details: [(type: String, value: String)] = []
+    ) -> DraftEntity {
         let target = requestTarget(input.request)
         var raw = "\(input.request.method) \(target) HTTP/1.1\r\n"
         if let host = input.request.host { raw += "Host: \(host)\r\n" }
         if let requestID = input.requestID { raw += "X-Request-Id: \(requestID)\r\n" }
         if let body { raw += "Content-Type: application/x-www-form-urlencoded\r\n\r\n" + body }
-        var members: [(String, JSONValue)] = [
-            ("type", .coding(CodeSystem.entityType, "2")), ("role", .coding(CodeSystem.objectRole, "24")),
-            ("description", .str("\(input.request.method) \(target)")),
-            ("query", .str(Data(raw.utf8).base64EncodedString())),
-        ]
-        if !details.isEmpty { members.append(("detail", .array(details))) }
-        return .obj(members)
+        return DraftEntity(
+            type: DraftCode(CodeSystem.entityType, "2"), role: DraftCode(CodeSystem.objectRole, "24"),
+            description: "\(input.request.method) \(target)", query: Data(raw.utf8).base64EncodedString(),
+            detail: details)
     }
 
     func requestTarget(_ request: AuditHTTPRequest) -> String {
@@ -252,24 +240,15 @@ public struct AuditEventBuilder: Sendable {
         return request.path + "?" + redactedQuery(query)
     }
 
-    func detail(_ type: String, _ value: String) -> JSONValue {
-        .obj([("type", .str(type)), ("valueString", .str(value))])
-    }
-
-    func identifier(_ system: String?, _ value: String) -> JSONValue {
-        var members: [(String, JSONValue)] = []
-        if let system { members.append(("system", .str(system))) }
-        members.append(("value", .str(value)))
-        return .obj(members)
-    }
-
     /// An identifier as written to the audit: in clear for configured systems, otherwise keyed-hashed;
     /// nil for SSNs, which are never written.
-    func writtenIdentifier(_ system: String, _ value: String) -> JSONValue? {
+    func writtenIdentifier(_ system: String, _ value: String) -> DraftIdentifier? {
         if forbiddenIdentifierSystems.contains(system) { return nil }
         let writtenSystem = system.isEmpty ? nil : system
-        if configuration.clearIdentifierSystems.contains(system) { return identifier(writtenSystem, value) }
-        return identifier(writtenSystem, hashedIdentifier(system: system, value: value))
+        if configuration.clearIdentifierSystems.contains(system) {
+            return DraftIdentifier(system: writtenSystem, value: value)
+        }
+        return DraftIdentifier(system: writtenSystem, value: hashedIdentifier(system: system, value: value))
     }
 
     /// `hmac-sha256:<keyID>:<hex>` of `system|value` under the configured key.
@@ -302,36 +281,5 @@ public struct AuditEventBuilder: Sendable {
             let text = input.outcomeDescription ?? input.decision?.reason
             return text.map { "\(status) \($0)" } ?? String(status)
         }
-    }
-}
-
-/// An AuditEvent under construction; `render()` writes the members in the FHIR element order.
-struct AuditEventDraft {
-    var profiles: [String] = []
-    var type: JSONValue
-    var subtype: [JSONValue] = []
-    var action: String
-    var recorded: String
-    var outcome: String
-    var outcomeDesc: String?
-    var purposeOfEvent: JSONValue?
-    var agents: [JSONValue] = []
-    var source: JSONValue
-    var entities: [JSONValue] = []
-
-    func render() -> JSONValue {
-        var members: [(String, JSONValue)] = [("resourceType", .str("AuditEvent"))]
-        if !profiles.isEmpty { members.append(("meta", .obj([("profile", .array(profiles.map(JSONValue.str)))]))) }
-        members.append(("type", type))
-        if !subtype.isEmpty { members.append(("subtype", .array(subtype))) }
-        members.append(("action", .str(action)))
-        members.append(("recorded", .str(recorded)))
-        members.append(("outcome", .str(outcome)))
-        if let outcomeDesc { members.append(("outcomeDesc", .str(outcomeDesc))) }
-        if let purposeOfEvent { members.append(("purposeOfEvent", purposeOfEvent)) }
-        members.append(("agent", .array(agents)))
-        members.append(("source", source))
-        if !entities.isEmpty { members.append(("entity", .array(entities))) }
-        return .obj(members)
     }
 }

@@ -12,8 +12,19 @@ import Synchronization
 
 /// Anything that durably records AuditEvents.
 public protocol AuditSink: Sendable {
-    /// Records `event`; `completion` runs once the record is durable (or has failed). Thread-safe.
-    func append(_ event: JSONValue, completion: @escaping @Sendable (Result<AuditReceipt, AuditError>) -> Void)
+    /// Records an event given as its canonical JSON bytes (``AuditEventBuilder/canonicalEvent(_:)``, or
+    /// `CanonicalJSON.serialize`); `completion` runs once the record is durable (or has failed). Thread-safe.
+    func append(
+        canonicalEvent: [UInt8], completion: @escaping @Sendable (Result<AuditReceipt, AuditError>) -> Void)
+}
+
+extension AuditSink {
+    /// Records `event` (serialized canonically on the calling thread); see ``append(canonicalEvent:completion:)``.
+    public func append(
+        _ event: JSONValue, completion: @escaping @Sendable (Result<AuditReceipt, AuditError>) -> Void
+    ) {
+        append(canonicalEvent: CanonicalJSON.serialize(event), completion: completion)
+    }
 }
 
 /// Proof that a record is durable: where it is in the chain.
@@ -171,15 +182,9 @@ public final class AuditFileSink: AuditSink, @unchecked Sendable {
     /// True while appends can succeed.
     public var isAvailable: Bool { metrics.available.current == 1 }
 
-    /// Records `event` (see ``AuditSink``). Its canonical form is computed on the caller's thread.
+    /// Queues an event already in canonical form for the next group commit (see ``AuditSink``); the chain
+    /// hash is computed on the writer thread.
     public func append(
-        _ event: JSONValue, completion: @escaping @Sendable (Result<AuditReceipt, AuditError>) -> Void
-    ) {
-        append(canonicalEvent: CanonicalJSON.serialize(event), completion: completion)
-    }
-
-    /// Records an event already in canonical form (the benchmark uses it to time the sink alone).
-    func append(
         canonicalEvent bytes: [UInt8], completion: @escaping @Sendable (Result<AuditReceipt, AuditError>) -> Void
     ) {
         condition.lock()

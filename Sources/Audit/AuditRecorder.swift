@@ -24,7 +24,7 @@ public struct AuditRecorder: Sendable {
     public func record(
         _ input: AuditInput, completion: @escaping @Sendable (Result<AuditReceipt, AuditError>) -> Void
     ) {
-        sink.append(builder.build(input), completion: completion)
+        sink.append(canonicalEvent: builder.canonicalEvent(input), completion: completion)
     }
 }
 
@@ -50,14 +50,17 @@ public final class InMemoryAuditSink: AuditSink {
         set { state.withLock { $0.failing = newValue } }
     }
 
-    /// Keeps `event` and completes at once (or fails when ``failing``).
+    /// Keeps the event (parsed back into a tree) and completes at once (or fails when ``failing``).
     public func append(
-        _ event: JSONValue, completion: @escaping @Sendable (Result<AuditReceipt, AuditError>) -> Void
+        canonicalEvent: [UInt8], completion: @escaping @Sendable (Result<AuditReceipt, AuditError>) -> Void
     ) {
         let result = state.withLock { state -> Result<AuditReceipt, AuditError> in
             if state.failing { return .failure(AuditError(.unavailable, detail: "in-memory sink set to fail")) }
+            guard let event = try? JSONValue.parse(canonicalEvent) else {
+                return .failure(AuditError(.unavailable, detail: "in-memory sink got bytes that are not JSON"))
+            }
             state.events.append(event)
-            let hash = Digest.hex(Digest.sha256(CanonicalJSON.serialize(event)))
+            let hash = Digest.hex(Digest.sha256(canonicalEvent))
             return .success(AuditReceipt(seq: UInt64(state.events.count), hash: hash, file: "memory"))
         }
         completion(result)

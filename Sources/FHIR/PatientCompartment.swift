@@ -72,28 +72,30 @@ public enum PatientCompartment {
 
     /// `membership(of:bases:)`, where `aliases` maps reference strings that the response itself defines
     /// (e.g. a collection Bundle's `urn:uuid:` fullUrls of its Patients) to Patient ids.
-    static func membership(of resource: JSONValue, bases: [String], aliases: [String: String])
+    static func membership<Value: JSONReading>(of resource: Value, bases: [String], aliases: [String: String])
         -> CompartmentMembership?
     {
-        guard case .object(let object) = resource, let type = object["resourceType"]?.stringValue,
-            table[type] != nil
-        else { return nil }
+        guard resource.isObject, let type = resource["resourceType"]?.stringValue, table[type] != nil else {
+            return nil
+        }
         var result = CompartmentMembership(patients: [], unresolved: 0)
-        if type == "Patient", let id = object["id"]?.stringValue {
+        if type == "Patient", let id = resource["id"]?.stringValue {
             result.patients.insert(id)
         }
         // Several parameters share a path (MedicationDispense `subject` and `patient`): walk each path once.
         for path in uniquePaths[type] ?? [] {
             forEachValue(at: path[...], in: resource) { reference in
-                collect(reference, from: object, bases: bases, aliases: aliases, into: &result)
+                collect(reference, from: resource, bases: bases, aliases: aliases, into: &result)
             }
         }
         return result
     }
 
     // Applies `body` to every value reached by `path`, flattening arrays at each step (FHIRPath semantics).
-    static func forEachValue(at path: ArraySlice<String>, in value: JSONValue, _ body: (JSONValue) -> Void) {
-        if case .array(let items) = value {
+    static func forEachValue<Value: JSONReading>(
+        at path: ArraySlice<String>, in value: Value, _ body: (Value) -> Void
+    ) {
+        if let items = value.elements {
             for item in items { forEachValue(at: path, in: item, body) }
             return
         }
@@ -101,16 +103,16 @@ public enum PatientCompartment {
             body(value)
             return
         }
-        guard case .object(let object) = value, let child = object[first] else { return }
+        guard let child = value[first] else { return }
         forEachValue(at: path.dropFirst(), in: child, body)
     }
 
     // Classifies one Reference element.
-    private static func collect(
-        _ reference: JSONValue, from resource: JSONObject, bases: [String], aliases: [String: String],
+    private static func collect<Value: JSONReading>(
+        _ element: Value, from resource: Value, bases: [String], aliases: [String: String],
         into result: inout CompartmentMembership
     ) {
-        guard case .object(let element) = reference else { return }
+        guard element.isObject else { return }
         let declaredType = element["type"]?.stringValue
         guard let literal = element["reference"]?.stringValue else {
             // Identifier-only (logical) reference: a patient unless the element says it is another type.
@@ -132,8 +134,8 @@ public enum PatientCompartment {
         }
     }
 
-    private static func containedType(_ id: String, in resource: JSONObject) -> String? {
-        guard case .array(let contained) = resource["contained"] else { return nil }
+    private static func containedType<Value: JSONReading>(_ id: String, in resource: Value) -> String? {
+        guard let contained = resource["contained"]?.elements else { return nil }
         for item in contained where item["id"]?.stringValue == id {
             return item["resourceType"]?.stringValue
         }
@@ -185,15 +187,25 @@ public enum FHIRReference: Sendable, Hashable {
     }
 
     private static func parseRelative(_ text: Substring) -> FHIRReference {
-        let parts = text.utf8.split(separator: UInt8(ascii: "/"), maxSplits: 4, omittingEmptySubsequences: false)
-        let shapeOK =
-            parts.count == 2
-            || (parts.count == 4 && parts[2].elementsEqual("_history".utf8)
-                && FHIRSyntax.isValidID(Substring(parts[3])))
-        guard shapeOK, FHIRSyntax.isValidID(Substring(parts[1])) else { return .unresolvable }
-        let type = String(Substring(parts[0]))
+        // `Type/id` or `Type/id/_history/vid`, found by hand (hot in response inspection: no array of parts).
+        let utf8 = text.utf8
+        guard let slash = utf8.firstIndex(of: UInt8(ascii: "/")) else { return .unresolvable }
+        let typePart = Substring(utf8[..<slash])
+        let rest = utf8[utf8.index(after: slash)...]
+        let idPart: Substring
+        if let second = rest.firstIndex(of: UInt8(ascii: "/")) {
+            idPart = Substring(rest[..<second])
+            let history = rest[rest.index(after: second)...]
+            guard history.starts(with: "_history/".utf8) else { return .unresolvable }
+            let version = Substring(history.dropFirst("_history/".utf8.count))
+            guard FHIRSyntax.isValidID(version) else { return .unresolvable }  // no further `/`: not an id byte
+        } else {
+            idPart = Substring(rest)
+        }
+        guard FHIRSyntax.isValidID(idPart) else { return .unresolvable }
+        let type = String(typePart)
         guard ResourceTypes.isKnown(type) else { return .unresolvable }
-        return .resource(type: type, id: String(Substring(parts[1])))
+        return .resource(type: type, id: String(idPart))
     }
 }
 

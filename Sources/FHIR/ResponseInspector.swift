@@ -54,10 +54,10 @@ public enum ResponseInspector {
 
     /// Inspects a successful upstream response body.
     ///
-    /// - Note: cost is dominated by building, re-serialising and freeing the JSON tree (GatewayCore JSON).
-    ///   TODO(#5): the 1 MB / 5 ms target is not met: 33–37 ms in a release build on the shared 2-core
-    ///   builder (load 8), of which parsing is 18–20 ms and parse + serialise 29 ms. Splice kept entries'
-    ///   original bytes instead of re-serialising once the parser can report value offsets.
+    /// - Note: Bundles (the large responses) are inspected on a byte index of the body (`JSONIndex`): the
+    ///   entries are decided on the index and the kept ones copied as they came, with rewritten URLs spliced
+    ///   in, instead of building, re-serialising and freeing a JSON tree (issue #5: ≤ 5 ms per 1 MB).
+    ///   Other responses are small and go through the tree.
     ///
     /// - Parameters:
     ///   - body: the (decompressed) upstream body.
@@ -68,17 +68,27 @@ public enum ResponseInspector {
     ///   - scopeConstraints: granular scope constraints (`ScopeGrant.narrowing` or `.readConstraints`) that
     ///     every returned resource of the interaction's type must satisfy (SCP-05 (b)(e)): a read that does
     ///     not match is denied like a missing resource; search entries that do not match are withheld.
+    ///   - linkCheck: decides each `Bundle.link` URL (rewritten to the public base) as the request a client
+    ///     following it would make; a link it refuses is dropped, so that no link names another patient.
     public static func inspect(
         body: [UInt8], interaction: Interaction, allowedPatients: Set<String>?, upstreamBase: String,
-        publicBase: String, scopeConstraints: [SearchParameter] = []
+        publicBase: String, scopeConstraints: [SearchParameter] = [], linkCheck: ((String) -> Bool)? = nil
+    ) -> InspectionResult {
+        inspect(
+            body: body, interaction: interaction, allowedPatients: allowedPatients, upstreamBase: upstreamBase,
+            publicBase: publicBase, scopeConstraints: scopeConstraints, splicing: true, linkCheck: linkCheck)
+    }
+
+    /// `inspect`, with `splicing: false` taking the tree path for Bundles too (the reference the spliced
+    /// path is tested and benchmarked against: Benchmarks/InspectBench).
+    @_spi(Benchmark) public static func inspect(
+        body: [UInt8], interaction: Interaction, allowedPatients: Set<String>?, upstreamBase: String,
+        publicBase: String, scopeConstraints: [SearchParameter], splicing: Bool, linkCheck: ((String) -> Bool)? = nil
     ) -> InspectionResult {
         let rewriter = URLRewriter(upstreamBase: upstreamBase, publicBase: publicBase)
         // A write answered without a representation (201/204 with no body) has nothing to disclose.
         if body.isEmpty {
             return InspectionResult(verdict: .release, body: [], withheld: 0, patientsSeen: [], patientsReleased: [])
-        }
-        guard let root = try? JSONValue.parse(body), case .object(let object) = root else {
-            return denied(uninspectable, seen: [])
         }
         var context = Context(
             allowed: allowedPatients, rewriter: rewriter,
@@ -86,8 +96,34 @@ public enum ResponseInspector {
         if !scopeConstraints.isEmpty, let type = interaction.resourceType {
             context.constraints = (type, scopeConstraints)
         }
-        let type = object["resourceType"]?.stringValue
+        context.linkCheck = linkCheck
+        if interaction.kind == .searchCompartment, let patient = interaction.id,
+            let type = interaction.compartmentTargetType, ResourceTypes.isKnown(type)
+        {
+            context.pagingCompartment = (patient, type)
+        }
         let isPDMP = interaction.operation == "pdmp-history" || interaction.operation == "process-message"
+        let root: JSONValue
+        if splicing {
+            guard let index = try? JSONIndex(parsing: body), index.root.isObject else {
+                return denied(uninspectable, seen: [])
+            }
+            let object = index.root
+            if object["resourceType"]?.isString("Bundle") == true
+                && !(isPDMP && object["type"]?.isString("message") == true)
+            {
+                guard let spliced = context.inspectBundle(spliced: object, interaction: interaction) else {
+                    return denied(context.denial ?? .accessDenied, seen: context.seen)
+                }
+                return released(spliced, context)
+            }
+            root = object.value
+        } else {
+            guard let parsed = try? JSONValue.parse(body) else { return denied(uninspectable, seen: []) }
+            root = parsed
+        }
+        guard case .object(let object) = root else { return denied(uninspectable, seen: []) }
+        let type = object["resourceType"]?.stringValue
         let result: JSONValue?
         switch type {
         case "Bundle" where isPDMP && object["type"]?.stringValue == "message":
@@ -97,16 +133,21 @@ public enum ResponseInspector {
         case "Bundle":
             result = context.inspectBundle(object, interaction: interaction)
         case "OperationOutcome":
-            result = root
+            // Released unless it holds something `classify` refuses (a `contained` resource of another patient).
+            result = context.inspectSingle(root)
         case "CapabilityStatement":
             result = context.rewritingCapabilities(object)
         default:
             result = context.inspectSingle(root)
         }
         guard let result else { return denied(context.denial ?? .accessDenied, seen: context.seen) }
-        return InspectionResult(
-            verdict: .release, body: result.serialized(), withheld: context.withheld,
-            patientsSeen: context.seen, patientsReleased: context.released)
+        return released(result.serialized(), context)
+    }
+
+    private static func released(_ body: [UInt8], _ context: Context) -> InspectionResult {
+        InspectionResult(
+            verdict: .release, body: body, withheld: context.withheld, patientsSeen: context.seen,
+            patientsReleased: context.released)
     }
 
     private static func denied(_ error: FHIRRequestError, seen: Set<String>) -> InspectionResult {
@@ -129,31 +170,87 @@ extension ResponseInspector {
         var denial: FHIRRequestError?
         /// Granular scope constraints on resources of one type.
         var constraints: (type: String, parameters: [SearchParameter])?
+        /// For a compartment search `Patient/{id}/{type}`: the compartment its paging links must stay in.
+        var pagingCompartment: (patient: String, type: String)?
+        /// Decides a rewritten link as a request (see `inspect(...linkCheck:)`).
+        var linkCheck: ((String) -> Bool)?
 
         enum Class { case release, master, withhold }
 
         /// True when a granular scope constraint applies to the resource and it does not match (or the
         /// gateway cannot tell): withheld whatever the patient decision was.
-        func violatesConstraints(_ resource: JSONValue) -> Bool {
+        func violatesConstraints<Value: JSONReading>(_ resource: Value) -> Bool {
             guard let constraints, resource["resourceType"]?.stringValue == constraints.type else { return false }
-            return TokenConstraint.matches(resource, constraints: constraints.parameters) != true
+            return TokenConstraint.matching(resource, constraints: constraints.parameters) != true
         }
 
         /// Decides one resource and records the patients it references.
-        mutating func classify(_ resource: JSONValue) -> Class {
-            guard let type = resource["resourceType"]?.stringValue else { return .withhold }
+        mutating func classify<Value: JSONReading>(_ resource: Value) -> Class {
+            // Names are compared as Swift Strings (canonical equivalence: U+212A KELVIN SIGN equals "K"), so a
+            // type is taken only as plain ASCII letters, the form every client reads the same way.
+            guard let type = resource["resourceType"]?.stringValue, Self.isTypeName(type) else { return .withhold }
+            // Whatever the resource is, what it contains is disclosed with it.
+            if let contained = resource["contained"], !containedReleasable(contained) { return .withhold }
             if type == "OperationOutcome" { return .release }
             guard let membership = PatientCompartment.membership(of: resource, bases: bases, aliases: aliases) else {
                 return ResponseInspector.masterDataTypes.contains(type) ? .master : .withhold
             }
             // A Patient belongs to its own compartment; its links to other records do not decide release.
-            let patients =
-                type == "Patient" ? Set([resource["id"]?.stringValue].compactMap { $0 }) : membership.patients
+            // Its id must be a FHIR id (ASCII), so that it equals an allowed id only byte for byte.
+            let patients: Set<String>
+            if type == "Patient" {
+                guard let id = resource["id"]?.stringValue, FHIRSyntax.isValidID(id) else { return .withhold }
+                patients = [id]
+            } else {
+                patients = membership.patients
+            }
             seen.formUnion(patients)
             guard membership.unresolved == 0 || type == "Patient", !patients.isEmpty else { return .withhold }
             if let allowed, !patients.isSubset(of: allowed) { return .withhold }
+            // Outside its compartment elements (MedicationDispense.performer.actor may be a Patient), a
+            // resource may still name another patient: a PDMP discloses nothing about a second patient.
+            if let allowed, type != "Patient", referencesOtherPatient(resource, allowed: allowed) { return .withhold }
             released.formUnion(patients)
             return .release
+        }
+
+        /// True when a literal reference anywhere in `resource` resolves to a Patient outside `allowed`.
+        func referencesOtherPatient<Value: JSONReading>(_ resource: Value, allowed: Set<String>) -> Bool {
+            var found = false
+            resource.forEachPatientReferenceString { literal in
+                guard !found, case .resource("Patient", let id) = FHIRReference.parse(literal, bases: bases) else {
+                    return
+                }
+                found = !allowed.contains(id)
+            }
+            return found
+        }
+
+        static func isTypeName(_ name: String) -> Bool {
+            !name.isEmpty && name.utf8.allSatisfy { $0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A }
+        }
+
+        /// True when every resource in `contained` may go out with its container: contained resources are
+        /// disclosed whether or not anything references them (R4 references.html#contained and invariant
+        /// dom-3 require a reference; clients do not check), so each is decided on its own, failing closed.
+        /// A contained Patient hides who the patient is; a contained resource of a compartment type may
+        /// reference only allowed patients (or none: it then shares its container's); other types pass only
+        /// as master data; nested `contained` (dom-2) and a non-array `contained` are refused.
+        mutating func containedReleasable<Value: JSONReading>(_ contained: Value) -> Bool {
+            guard let items = contained.elements else { return false }
+            for item in items {
+                guard item.isObject, item["contained"] == nil, let type = item["resourceType"]?.stringValue,
+                    Self.isTypeName(type), type != "Patient"
+                else { return false }
+                guard let membership = PatientCompartment.membership(of: item, bases: bases, aliases: aliases) else {
+                    if ResponseInspector.masterDataTypes.contains(type) { continue }
+                    return false
+                }
+                seen.formUnion(membership.patients)
+                guard membership.unresolved == 0 else { return false }
+                if let allowed, !membership.patients.isSubset(of: allowed) { return false }
+            }
+            return true
         }
 
         /// The CapabilityStatement names the server's own base in `implementation.url` (issue #5 item 7).

@@ -23,6 +23,11 @@ public enum TokenConstraint {
     /// True when `resource` satisfies every constraint (each parameter's values OR-ed, parameters AND-ed);
     /// nil when a constraint is not one the gateway can evaluate.
     public static func matches(_ resource: JSONValue, constraints: [SearchParameter]) -> Bool? {
+        matching(resource, constraints: constraints)
+    }
+
+    /// `matches(_:constraints:)` for any readable JSON value (the tree or the byte index).
+    static func matching<Value: JSONReading>(_ resource: Value, constraints: [SearchParameter]) -> Bool? {
         guard let type = resource["resourceType"]?.stringValue else { return nil }
         for constraint in constraints {
             guard constraint.modifier == nil, constraint.chain == nil,
@@ -38,7 +43,7 @@ public enum TokenConstraint {
     }
 
     // R4 search.html token matching: `code`, `system|code`, `|code` (no system), `system|` (any code).
-    static func token(_ element: JSONValue, matches value: String) -> Bool {
+    static func token<Value: JSONReading>(_ element: Value, matches value: String) -> Bool {
         let system: String?
         let code: String
         if let bar = value.firstIndex(of: "|") {
@@ -48,20 +53,17 @@ public enum TokenConstraint {
             system = nil
             code = value
         }
-        switch element {
-        case .string(let primitive):
+        if let primitive = element.stringValue {
             return system == nil || system == "" ? primitive == code : false
-        case .object(let object):
-            if case .array(let codings) = object["coding"] {
-                return codings.contains { coding(ofObject: $0, system: system, code: code) }
-            }
-            return coding(ofObject: element, system: system, code: code)
-        default:
-            return false
         }
+        guard element.isObject else { return false }
+        if let codings = element["coding"]?.elements {
+            return codings.contains { coding(ofObject: $0, system: system, code: code) }
+        }
+        return coding(ofObject: element, system: system, code: code)
     }
 
-    private static func coding(ofObject coding: JSONValue, system: String?, code: String) -> Bool {
+    private static func coding<Value: JSONReading>(ofObject coding: Value, system: String?, code: String) -> Bool {
         let codingSystem = coding["system"]?.stringValue
         let codingCode = coding["code"]?.stringValue
         switch system {

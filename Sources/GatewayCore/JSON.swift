@@ -139,7 +139,8 @@ extension JSONValue {
     }
 }
 
-private struct StrictJSONParser {
+// Internal (not private) so that `JSONIndex` (JSONIndex.swift) validates with exactly the same rules.
+struct StrictJSONParser {
     let bytes: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
     var index = 0
@@ -273,6 +274,12 @@ private struct StrictJSONParser {
 
     mutating func parseNumber() throws(JSONError) -> String {
         let start = index
+        try scanNumber()
+        return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+    }
+
+    /// Validates the number at `index` and moves past it.
+    mutating func scanNumber() throws(JSONError) {
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
         guard index < bytes.count else { throw fail(.invalidNumber) }
         if bytes[index] == UInt8(ascii: "0") {
@@ -295,7 +302,6 @@ private struct StrictJSONParser {
             guard index < bytes.count, isDigit(bytes[index]) else { throw fail(.invalidNumber) }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
-        return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
     }
 
     func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
@@ -423,6 +429,11 @@ extension JSONValue {
         out.reserveCapacity(256)
         write(into: &out, sortedKeys: sortedKeys)
         return out
+    }
+
+    /// Appends the compact JSON of this value to `out`.
+    public func serialize(into out: inout [UInt8]) {
+        write(into: &out, sortedKeys: false)
     }
 
     /// Compact JSON as a String.

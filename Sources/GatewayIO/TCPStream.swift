@@ -5,6 +5,12 @@
 // loop's shared read buffer, so reading allocates nothing. `close()` flushes, sends FIN, then reads and
 // discards until the peer's FIN (bounded by a linger timer): closing a socket that still has unread input
 // makes Linux send RST, which can destroy a response the peer has not read yet.
+//
+// Pausing is lazy: `pauseReading()` only stops delivery. The socket stays in the poll set until something
+// actually arrives while paused; that one read is held (with an end of stream or error behind it) and
+// only then is reading stopped. An HTTP/1.1 server pauses around every request, and its client normally
+// sends nothing meanwhile, so stopping and restarting the poll each time cost two `epoll_ctl` calls per
+// request for nothing.
 
 import CLibUV
 import GatewayCore
@@ -26,6 +32,16 @@ final class TCPStream: ByteStream, LoopHandleOwner {
     private var state: State
     private var readPaused = false
     private var reading = false
+    /// Bytes read while paused, delivered on resume (at most one read's worth: reading stops meanwhile).
+    private var held: [UInt8] = []
+    /// End of stream (nil error) or a read error that arrived while paused, after `held`.
+    private var heldEnd: HeldEnd?
+    private var deliveryScheduled = false
+
+    private enum HeldEnd {
+        case endOfStream
+        case failure(Int32)
+    }
     private var closeError: (any Error)?
     private var lingerTimer: TimerHandle?
     private let countsAsClientConnection: Bool
@@ -59,13 +75,16 @@ final class TCPStream: ByteStream, LoopHandleOwner {
 
     func pauseReading() {
         readPaused = true
-        updateReading()
     }
 
     func resumeReading() {
+        guard readPaused else { return }
         readPaused = false
+        if holdsInput { scheduleHeldDelivery() }
         updateReading()
     }
+
+    private var holdsInput: Bool { !held.isEmpty || heldEnd != nil }
 
     private func updateReading() {
         // Once closing started, libuv stops reading itself and the handle may already be freed.
@@ -73,13 +92,43 @@ final class TCPStream: ByteStream, LoopHandleOwner {
             reading = false
             return
         }
-        let want = (state == .open && delegate != nil && !readPaused) || state == .lingering
+        // Paused streams keep polling until something arrives (see the file comment), then stop.
+        let want = (state == .open && delegate != nil && !holdsInput) || state == .lingering
         guard want != reading else { return }
         reading = want
         if want {
             uv_read_start(stream, TCPStream.allocate, TCPStream.didRead)
         } else {
             uv_read_stop(stream)
+        }
+    }
+
+    /// Delivers what was held on a later turn of the loop: `resumeReading()` is often called from inside
+    /// the delegate's own processing, which must not be re-entered.
+    private func scheduleHeldDelivery() {
+        guard !deliveryScheduled else { return }
+        deliveryScheduled = true
+        eventLoop.executeSoon { [self] in
+            deliveryScheduled = false
+            deliverHeld()
+        }
+    }
+
+    private func deliverHeld() {
+        guard state == .open, !readPaused else { return }
+        if !held.isEmpty {
+            let bytes = held
+            held = []
+            bytes.withUnsafeBytes { delegate?.streamDidRead(self, bytes: $0) }
+        }
+        guard state == .open, !readPaused, let end = heldEnd else {
+            updateReading()
+            return
+        }
+        heldEnd = nil
+        switch end {
+        case .endOfStream: peerClosed()
+        case .failure(let code): fail(IOError(code, "read"))
         }
     }
 
@@ -98,16 +147,35 @@ final class TCPStream: ByteStream, LoopHandleOwner {
         } else if nread == Int(UV_EOF.rawValue) {
             owner.peerClosed()
         } else if nread < 0 {
-            owner.fail(IOError(Int32(nread), "read"))
+            owner.readFailed(Int32(nread))
         }
     }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
         guard state == .open else { return }  // lingering: input is discarded
+        if readPaused || holdsInput {
+            held.append(contentsOf: bytes)
+            updateReading()
+            return
+        }
         delegate?.streamDidRead(self, bytes: bytes)
     }
 
+    private func readFailed(_ code: Int32) {
+        if state == .open && (readPaused || holdsInput) {
+            heldEnd = .failure(code)
+            updateReading()
+            return
+        }
+        fail(IOError(code, "read"))
+    }
+
     private func peerClosed() {
+        if state == .open && (readPaused || holdsInput) {
+            heldEnd = .endOfStream
+            updateReading()
+            return
+        }
         switch state {
         case .lingering: LoopHandle.close(LoopHandle.base(handle))
         case .open:

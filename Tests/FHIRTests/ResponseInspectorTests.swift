@@ -154,6 +154,28 @@ struct ResponseInspectorTests {
         #expect(items.last?["name"]?.stringValue == "outcome")
     }
 
+    @Test("a $process-message answer: entries with unknown members or contained resources are withheld")
+    func processMessageSmuggling() throws {
+        let request = try classify(
+            "POST", "/fhir/$pdmp-history", contentType: "application/fhir+json", body: PDMPHistoryTests.parameters)
+        var message = request
+        message.operation = "process-message"
+        let bob = #"{"resourceType":"MedicationDispense","id":"md-bob","subject":{"reference":"Patient/pt-bob"}}"#
+        let answer = """
+            {"resourceType":"Bundle","type":"message","entry":[
+             {"fullUrl":"urn:uuid:h","resource":{"resourceType":"MessageHeader","id":"h"}},
+             {"fullUrl":"urn:uuid:x","resource":{"resourceType":"MessageHeader","id":"x","contained":[\(bob)]}},
+             {"fullUrl":"urn:uuid:o","resource":{"resourceType":"OperationOutcome","issue":[]},"hidden":\(bob)},
+             {"fullUrl":"urn:uuid:r","resource":\(Self.pdmpResult)}]}
+            """
+        let result = Self.inspect(answer, message, allowed: nil)
+        #expect(result.verdict == .release)
+        let text = String(decoding: result.body, as: UTF8.self)
+        #expect(!text.contains("pt-bob") && text.contains("urn:uuid:h") && text.contains("pdmp-7"))
+        let smuggled = answer.replacingOccurrences(of: #""type":"message","#, with: #""type":"message","x":\#(bob),"#)
+        #expect(Self.inspect(smuggled, message, allowed: nil).verdict == .deny(ResponseInspector.uninspectable))
+    }
+
     @Test("a 1 MB searchset is inspected (debug build; the 5 ms target is for release builds)")
     func largeSearchset() throws {
         var entries: [String] = []

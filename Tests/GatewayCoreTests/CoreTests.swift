@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import GatewayCore
 
@@ -50,5 +51,24 @@ struct CoreTests {
     ])
     func requestIDs(value: String, ok: Bool) {
         #expect(RequestID.isWellFormed(value) == ok)
+    }
+
+    @Test("generated ids: version-4 UUIDs and 128-bit hex, lowercase, all different")
+    func generatedIDs() {
+        var seen = Set<String>()
+        for _ in 0..<600 {  // more than one refill of the random pool
+            let uuid = RandomID.uuid()
+            let bytes = Array(uuid.utf8)
+            #expect(bytes.count == 36)
+            #expect([8, 13, 18, 23].allSatisfy { bytes[$0] == UInt8(ascii: "-") })
+            #expect(bytes[14] == UInt8(ascii: "4"))  // RFC 9562 §5.4 version
+            #expect("89ab".utf8.contains(bytes[19]))  // variant 10xx
+            #expect(UUID(uuidString: uuid)?.uuidString.lowercased() == uuid)
+            let hex = RandomID.hex128()
+            #expect(hex.utf8.count == 32 && hex.utf8.allSatisfy { "0123456789abcdef".utf8.contains($0) })
+            seen.insert(uuid)
+            seen.insert(hex)
+        }
+        #expect(seen.count == 1200)
     }
 }

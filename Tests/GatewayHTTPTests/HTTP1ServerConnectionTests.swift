@@ -193,11 +193,9 @@ struct HTTP1ServerConnectionTests {
     @Test("a client that stops reading a response is dropped after the write timeout")
     func writeTimeout() async throws {
         let limits = HTTPServerLimits(writeHighWatermarkBytes: 32 * 1024, writeTimeoutMs: 200)
-        let started = ContinuousClock.now
+        // Without the write timeout the exchange would never end and `serverExchange` would give up (nil).
         let view = try #require(await serverExchange([Self.get], limits: limits, mode: .flood, clientPaused: true))
         #expect(view.closed)
         #expect(view.closedWhileResponding == 1)
-        // Without the write timeout the exchange would never end; the bound only tells the two apart.
-        #expect(ContinuousClock.now - started < .seconds(30))
     }
 }

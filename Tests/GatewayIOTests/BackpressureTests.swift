@@ -61,4 +61,56 @@ import Testing
         #expect(await serverGot.wait() != nil)
         #expect(await drained.wait() == true)
     }
+
+    @Test("bytes and the peer's close that arrive while paused are delivered after resume, in order")
+    func heldWhilePaused() async throws {
+        let group = EventLoopGroup(count: 2)
+        defer { group.shutdown() }
+        final class Recorder: ByteStreamDelegate, @unchecked Sendable {
+            // @unchecked Sendable: touched only on the accepting loop.
+            var events: [String] = []
+            let closed: TestSignal<[String]>
+            init(closed: TestSignal<[String]>) { self.closed = closed }
+            func streamDidRead(_ stream: any ByteStream, bytes: UnsafeRawBufferPointer) {
+                events.append(String(decoding: bytes, as: UTF8.self))
+            }
+            func streamDidClose(_ stream: any ByteStream, error: (any Error)?) {
+                events.append("closed")
+                closed.fulfill(events)
+            }
+            func streamDidDrain(_ stream: any ByteStream) {}
+        }
+        let serverClosed = TestSignal<[String]>()
+        let recorder = Recorder(closed: serverClosed)
+        let accepted = StreamBox()
+        let acceptedSignal = TestSignal<Bool>()
+        let server = try Listener(group: group, host: "127.0.0.1", port: 0) { stream in
+            stream.delegate = recorder
+            stream.pauseReading()
+            accepted.stream = stream
+            acceptedSignal.fulfill(true)
+        }
+        // The client writes and closes; its close completes only after lingering for the server's FIN,
+        // which a paused server never sends, so by then the bytes and the FIN have long arrived.
+        let clientClosed = TestSignal<String>()
+        let loop = group.loops[0]
+        loop.execute {
+            TCPConnector.connect(on: loop, host: "127.0.0.1", port: server.port) { result in
+                guard case .success(let stream) = result else { return clientClosed.fulfill("connect failed") }
+                stream.delegate = Collector(expected: 1, closed: clientClosed)
+                stream.write(Array("hello".utf8))
+                stream.close()
+            }
+        }
+        #expect(await acceptedSignal.wait() == true)
+        #expect(await clientClosed.wait() != nil)
+        let serverLoop = try #require(accepted.stream?.eventLoop)
+        let beforeResume = TestSignal<[String]>()
+        serverLoop.execute {
+            beforeResume.fulfill(recorder.events)
+            accepted.stream?.resumeReading()
+        }
+        #expect(await beforeResume.wait() == [])
+        #expect(await serverClosed.wait() == ["hello", "closed"])
+    }
 }

@@ -85,4 +85,37 @@ struct CLIAuditTests {
         #expect(missing.status == 1)
         #expect(missing.err.contains("no such file"))
     }
+
+    @Test("audit bench writes real records, verifies their chain, reports both rates, and cleans up")
+    func bench() throws {
+        let dir = try TemporaryDirectory()
+        let run = runCLI(["audit", "bench", "--records", "300", "--producers", "3", "--dir", dir.path])
+        #expect(run.status == 0, "\(run.err)")
+        #expect(run.out.contains("300 records of "))
+        #expect(run.out.contains("chain verified: 300 records"))
+        for label in ["gateway ", "reference ", "ratio gateway/reference: "] {
+            #expect(run.out.contains(label), "missing \(label)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+        let kept = runCLI(["audit", "bench", "--records", "20", "--dir", dir.path, "--keep"])
+        #expect(kept.status == 0)
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+        #expect(left.count == 1)
+        let chain = dir.path + "/" + left[0] + "/chain"
+        #expect(runCLI(["audit", "verify", chain]).out.hasPrefix("OK 20 records"))
+    }
+
+    @Test("audit bench refuses bad counts and arguments (usage error), and an unwritable directory (exit 1)")
+    func benchArguments() throws {
+        #expect(runCLI(["audit", "bench", "--records", "0"]).status == 2)
+        #expect(runCLI(["audit", "bench", "--records", "many"]).status == 2)
+        #expect(runCLI(["audit", "bench", "--producers", "-1"]).status == 2)
+        #expect(runCLI(["audit", "bench", "extra"]).status == 2)
+        #expect(runCLI(["audit", "bench", "--speed", "9"]).status == 2)
+        let dir = try TemporaryDirectory()
+        let file = try dir.write("plain-file", "x")
+        let unwritable = runCLI(["audit", "bench", "--records", "5", "--dir", file])
+        #expect(unwritable.status == 1)
+        #expect(unwritable.err.contains("audit bench"))
+    }
 }

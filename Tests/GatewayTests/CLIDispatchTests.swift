@@ -123,6 +123,7 @@ struct CLIHelpTests {
         (["token"], "Usage: pdmp-gateway token",
          ["--client", "--key", "--token-url", "--scope", "--kid", "--alg", "--cacert", "--json"]),
         (["audit", "verify"], "Usage: pdmp-gateway audit verify", []),
+        (["audit", "bench"], "Usage: pdmp-gateway audit bench", ["--records", "--producers", "--dir", "--keep"]),
     ]
 
     @Test("COMMAND --help and -h print that command's usage with its options, exit 0")

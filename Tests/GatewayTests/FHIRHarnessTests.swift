@@ -144,7 +144,7 @@ enum Fixtures {
         let totalMember = total.map { #""total":\#($0),"# } ?? ""
         return #"{"resourceType":"Bundle","type":"searchset",\#(totalMember)"link":["#
             + #"{"relation":"self","url":"\#(base)/MedicationDispense?patient=pt-alice"},"#
-            + #"{"relation":"next","url":"\#(base)/MedicationDispense?patient=pt-alice&_page=2"}],"#
+            + #"{"relation":"next","url":"\#(base)/MedicationDispense?patient=pt-alice&_offset=2"}],"#
             + #""entry":[\#(entries.joined(separator: ","))]}"#
     }
 }

@@ -2,7 +2,8 @@
 // PDMP data behind deploy/demo/pdmp_responder.py (deploy/demo/README.md). sekmet ignores unknown
 // parameters, writes its own base into every link, and its compartment-search paging links drop the
 // patient (`Patient/x/MedicationDispense?_count=1` links `next` to `MedicationDispense?_count=1&_offset=1`):
-// the gateway must release only the token's patient's data and such a link must not reach another patient.
+// the gateway must release only the token's patient's data, put the compartment back into such links so that
+// paging works, and refuse a link altered to reach another patient.
 //
 // Needs the demo virtualenv (scripts/setup-python): `<repo>/.venv`, or PDMP_DEMO_VENV naming one.
 
@@ -75,7 +76,7 @@ struct FHIRSekmetTests {
         return found
     }
 
-    @Test("an _include search and sekmet's patient-dropping paging links stay within the token's patient")
+    @Test("an _include search and paging through sekmet's compartment search stay within the token's patient")
     func demoData() throws {
         let demo = try SekmetUpstream.Demo(venv: try #require(SekmetUpstream.venv))
         defer { demo.stop() }
@@ -95,24 +96,44 @@ struct FHIRSekmetTests {
         #expect(!included.response.text.contains(demo.upstreamBase))
         #expect(entries.allSatisfy { $0["resource"]?["resourceType"] != "OperationOutcome" })
 
-        // 2. A compartment search paged one at a time: sekmet's `next` drops the patient.
-        let page = try gw.send("GET", "/fhir/Patient/pat-00001/MedicationDispense?_count=1", bearer: token)
-        #expect(page.status == 200)
-        #expect(Self.patients(in: page.json) == ["Patient/pat-00001"])
-        let links = page.json?["link"]?.arrayValue ?? []
-        let next = try #require(links.first { $0["relation"] == "next" }?["url"]?.stringValue)
-        #expect(next.hasPrefix(gw.fhirBase + "/"))
-        #expect(!next.contains("pat-00001"), "sekmet's next link is expected to drop the compartment: \(next)")
-        // Following it cannot reach another patient: it names none, so it is refused before the upstream.
-        let followed = try gw.send("GET", String(next.dropFirst(gw.baseURL.count)), bearer: token)
-        #expect(followed.status == 403)
-        #expect(followed.upstream.isEmpty)
-        #expect(!followed.response.text.contains("pat-000"))
-        // The same link with a system token: a population query, refused by policy.
+        // 2. A compartment search paged two at a time. sekmet links its pages as the type-level search
+        //    (`MedicationDispense?_count=2&_offset=2`); the gateway puts the compartment back, so following
+        //    `next` pages through the patient's dispenses and nothing else.
+        var target: String? = "/fhir/Patient/pat-00001/MedicationDispense?_count=2"
+        var paged: [String] = []
+        var pages = 0
+        var nextLink: String?
+        while let current = target, pages < 20 {
+            let page = try gw.send("GET", current, bearer: token)
+            #expect(page.status == 200, "\(current): \(page.response.text.prefix(300))")
+            #expect(Self.patients(in: page.json).isSubset(of: ["Patient/pat-00001"]))
+            paged += (page.json?["entry"]?.arrayValue ?? []).compactMap { $0["resource"]?["id"]?.stringValue }
+            let links = page.json?["link"]?.arrayValue ?? []
+            for url in links.compactMap({ $0["url"]?.stringValue }) {
+                #expect(url.hasPrefix(gw.fhirBase + "/Patient/pat-00001/MedicationDispense"), "\(url)")
+            }
+            let next = links.first { $0["relation"] == "next" }?["url"]?.stringValue
+            if let next, nextLink == nil { nextLink = next }
+            target = next.map { String($0.dropFirst(gw.baseURL.count)) }
+            pages += 1
+        }
+        let whole = try gw.send("GET", "/fhir/Patient/pat-00001/MedicationDispense?_count=100", bearer: token)
+        let all = (whole.json?["entry"]?.arrayValue ?? []).compactMap { $0["resource"]?["id"]?.stringValue }
+        #expect(pages > 1 && all.count > 2, "the demo patient needs more than one page")
+        #expect(paged.sorted() == all.sorted())
+        // An altered page link is refused like any other request: another patient's compartment (403, the
+        // same answer as for a missing one), or the compartment dropped (a population query).
+        let link = String(try #require(nextLink).dropFirst(gw.baseURL.count))
+        let forged = try gw.send("GET", link.replacingOccurrences(of: "pat-00001", with: "pat-00002"), bearer: token)
+        #expect(forged.status == 403)
+        #expect(!forged.response.text.contains("pat-00002"))
+        let dropped = link.replacingOccurrences(of: "/Patient/pat-00001", with: "")
+        let population = try gw.send("GET", dropped, bearer: token)
+        #expect(population.status == 403)
+        #expect(!population.response.text.contains("pat-000"))
+        // The dropped link with a system token: a population query, refused by policy.
         let system = try gw.send(
-            "GET", String(next.dropFirst(gw.baseURL.count)),
-            bearer: gw.token(
-                client: "app-9", scopes: ["system/MedicationDispense.rs"]))
+            "GET", dropped, bearer: gw.token(client: "app-9", scopes: ["system/MedicationDispense.rs"]))
         #expect(system.status == 403)
 
         // 3. A dispense of another demo patient, read by id with pat-00001's token: the 403 of a missing id.

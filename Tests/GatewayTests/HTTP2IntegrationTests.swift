@@ -179,6 +179,90 @@ struct HTTP2IntegrationTests {
         #expect(text.contains("status codes: 200 2xx"), "\(text)")
     }
 
+    /// A searchset Bundle of `entries` MedicationDispenses of `patient` (about 700 bytes each), serialised once.
+    static func largeBundle(patient: String, entries: Int) -> [UInt8] {
+        let entry = (0..<entries).map { index -> JSONValue in
+            let id = "md-\(index)"
+            let resource: JSONValue = .object(JSONObject([
+                ("resourceType", .string("MedicationDispense")), ("id", .string(id)), ("status", .string("completed")),
+                ("subject", .object(JSONObject([("reference", .string("Patient/" + patient))]))),
+                ("medicationCodeableConcept", .object(JSONObject([("coding", .array([.object(JSONObject([
+                    ("system", .string("http://www.nlm.nih.gov/research/umls/rxnorm")),
+                    ("code", .string(String(197_696 + index % 97))),
+                    ("display", .string("Oxycodone hydrochloride 5 MG Oral Tablet, dispense number \(index)")),
+                ]))]))]))),
+                ("quantity", .object(JSONObject([("value", .number(String(10 + index % 80))), ("unit", .string("tablet"))]))),
+                ("daysSupply", .object(JSONObject([("value", .number(String(5 + index % 25))), ("unit", .string("day"))]))),
+                ("whenHandedOver", .string("2026-0\(1 + index % 9)-1\(index % 10)T10:00:00Z")),
+                ("note", .array([.object(JSONObject([("text", .string(String(repeating: "dispensed as written; ", count: 12)))]))])),
+            ]))
+            return .object(JSONObject([("fullUrl", .string("urn:uuid:" + id)), ("resource", resource)]))
+        }
+        return JSONValue.object(JSONObject([
+            ("resourceType", .string("Bundle")), ("type", .string("searchset")), ("total", .number(String(entries))),
+            ("entry", .array(entry)),
+        ])).serialized()
+    }
+
+    /// Programs the recorder to answer the (narrowed) upstream form of `path` with `body`; returns the path.
+    func programLargeResponse(body: [UInt8], patient: String, token: String) throws -> String {
+        let path = "/fhir/MedicationDispense?patient=Patient/\(patient)"
+        // One request first, to learn the target the gateway sends upstream for this search.
+        let (probe, seen) = try gw.get(path, bearer: token)
+        #expect(probe.status == 200)
+        let target = try #require(seen.first?.target)
+        try #require(gw.recorder).respond(.object(JSONObject([
+            ("method", .string("GET")), ("target", .string(target)), ("status", .number("200")),
+            ("headers", .object(JSONObject([("Content-Type", .string("application/fhir+json"))]))),
+            ("bodyBase64", .string(Data(body).base64EncodedString())),
+        ])))
+        return path
+    }
+
+    @Test("a 1.5 MB response over h2 arrives complete and byte-identical (curl's large window, nghttp's small one)")
+    func largeResponse() throws {
+        // The bug this pins: with a window large enough for the whole body, the gateway wrote one batch of
+        // frames that the kernel took whole, waited for a drain that never came, and the stream stalled.
+        let patient = "big-" + RandomID.hex128()
+        let body = Self.largeBundle(patient: patient, entries: 2_000)
+        #expect(body.count >= 1 << 20)
+        let token = try appToken()
+        let url = gw.baseURL + (try programLargeResponse(body: body, patient: patient, token: token))
+        let curl = try Subprocess.run("/usr/bin/curl", [
+            "-s", "--http2", "--cacert", gw.pki.caCertificate, "-H", "Authorization: Bearer \(token)",
+            "--max-time", "60", url,
+        ])
+        #expect(curl.status == 0, "curl exit \(curl.status): \(curl.stderr)")
+        #expect(curl.stdout.count == body.count)
+        #expect(curl.stdout == body)
+        // RFC 9113 §6.9.2: a 16 KiB stream window and a 32 KiB connection window, so the body only moves as
+        // the client's WINDOW_UPDATEs arrive (nghttp does not check the certificate; this is loopback).
+        let nghttp = try #require(Subprocess.which("nghttp"), "nghttp (nghttp2-client) is not installed")
+        let small = try Subprocess.run("/usr/bin/timeout", [
+            "60", nghttp, "--window-bits=14", "--connection-window-bits=15",
+            "-H", "authorization: Bearer \(token)", url,
+        ])
+        #expect(small.status == 0, "nghttp exit \(small.status): \(small.stderr)")
+        #expect(small.stdout.count == body.count)
+        #expect(small.stdout == body)
+    }
+
+    @Test("h2load: 16 large responses on 4 connections, one stream each, all complete")
+    func largeResponsesUnderLoad() throws {
+        let h2load = try #require(Subprocess.which("h2load"), "h2load (nghttp2-client) is not installed")
+        let patient = "big-" + RandomID.hex128()
+        let body = Self.largeBundle(patient: patient, entries: 1_500)
+        let token = try appToken()
+        let url = gw.baseURL + (try programLargeResponse(body: body, patient: patient, token: token))
+        let output = try Subprocess.run("/usr/bin/timeout", [
+            "120", h2load, "-n", "16", "-c", "4", "-m", "1", "-H", "authorization: Bearer \(token)", url,
+        ])
+        let text = output.stdoutText
+        #expect(text.contains("requests: 16 total, 16 started, 16 done, 16 succeeded, 0 failed"), "\(text)")
+        #expect(text.contains("status codes: 16 2xx"), "\(text)")
+        #expect(text.contains("(\(16 * body.count)) data"), "\(text)")
+    }
+
     @Test("rapid reset (DOS-02): GOAWAY ENHANCE_YOUR_CALM and at most max-concurrent-streams upstream requests")
     func rapidReset() async throws {
         let token = try appToken()

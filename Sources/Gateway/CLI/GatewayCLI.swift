@@ -13,7 +13,8 @@ import Synchronization
 public enum GatewayCLI {
     static let valueOptions: Set<String> = [
         "config", "client", "scope", "body", "alg", "out", "key", "token-url", "kid", "cacert", "name", "kind",
-        "npi", "dea", "role", "network", "jwks", "jwks-url", "content-type", "patient", "public-key", "policies", "clients",
+        "npi", "dea", "role", "network", "jwks", "jwks-url", "content-type", "patient", "public-key", "policies",
+        "clients", "records", "producers", "dir",
     ]
 
     /// Runs one command line and returns the exit status.

@@ -18,6 +18,7 @@ enum Usage {
           keys generate    create a token-signing key
           token            act as a SMART backend client: print an access token
           audit verify     check the audit hash chain
+          audit bench      measure durable audit records/s on a disk
           version          print the version
 
         Run `pdmp-gateway COMMAND --help` for a command's options.
@@ -184,6 +185,21 @@ enum Usage {
         Exit status: 0 a token was printed, 1 the request was refused (the error JSON goes to stderr).
         """
 
+    static let auditBench = """
+        Usage: pdmp-gateway audit bench [--records N] [--producers P] [--dir DIR] [--keep]
+
+        Measures durable audit records per second on DIR's disk, against plain write + fdatasync of the
+        same bytes (docs/audit.md).
+
+        Options:
+          --records N      records to write (default 20000)
+          --producers P    concurrent writers (default 4)
+          --dir DIR        the disk to measure: files go under DIR (default .)
+          --keep           keep the files written
+
+        Exit status: 0 done, 1 a record failed or the chain does not verify.
+        """
+
     static let audit = """
         Usage: pdmp-gateway audit verify FILE|DIR...
 
@@ -207,6 +223,7 @@ enum Usage {
         case ("clients", _): clients
         case ("keys", _): keys
         case ("token", _): token
+        case ("audit", "bench"): auditBench
         case ("audit", _): audit
         default: main
         }

@@ -30,6 +30,12 @@ public enum UpstreamRequestBuilder {
         "if-none-exist", "prefer", "user-agent", "cache-control",
     ]
 
+    /// Whether a client header passes the allow-list (names from HTTP/2 are already lowercase: no copy).
+    static func isForwarded(_ name: String) -> Bool {
+        let lower = name.utf8.contains { $0 >= 0x41 && $0 <= 0x5A } ? name.lowercased() : name
+        return forwardedHeaders.contains(lower)
+    }
+
     /// Builds the upstream request.
     /// - Parameters:
     ///   - method: the wire method (already validated).
@@ -42,7 +48,7 @@ public enum UpstreamRequestBuilder {
         context: ForwardingContext, upstreamAuthorization: String?, allowCompression: Bool
     ) -> HTTPRequest {
         var out = HTTPHeaders()
-        for (name, value) in headers where forwardedHeaders.contains(name.lowercased()) {
+        for (name, value) in headers where isForwarded(name) {
             out.add(name, value)
         }
         if allowCompression, let encoding = headers["accept-encoding"] {
@@ -89,23 +95,27 @@ public enum UpstreamRequestBuilder {
         return target
     }
 
-    /// Percent-encodes everything but RFC 3986 unreserved characters and `keep`.
-    static func percentEncode(_ s: String, keep: String = "$") -> String {
-        let keepBytes = Set(keep.utf8)
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        let hex = Array("0123456789ABCDEF")
-        for b in s.utf8 {
+    /// Percent-encodes everything but RFC 3986 unreserved characters and `keep` (ASCII characters).
+    static func percentEncode(_ s: String, keep: StaticString = "$") -> String {
+        func kept(_ b: UInt8) -> Bool {
             let unreserved = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
                 || b == 0x2D || b == 0x2E || b == 0x5F || b == 0x7E
-            if unreserved || keepBytes.contains(b) {
-                out.append(Character(Unicode.Scalar(b)))
+            return unreserved || UnsafeBufferPointer(start: keep.utf8Start, count: keep.utf8CodeUnitCount).contains(b)
+        }
+        // Most segments and values need no escaping at all: no copy then.
+        guard !s.utf8.allSatisfy(kept) else { return s }
+        let hex: StaticString = "0123456789ABCDEF"
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count + 16)
+        for b in s.utf8 {
+            if kept(b) {
+                out.append(b)
             } else {
-                out.append("%")
-                out.append(hex[Int(b >> 4)])
-                out.append(hex[Int(b & 0x0F)])
+                out.append(UInt8(ascii: "%"))
+                out.append(hex.utf8Start[Int(b >> 4)])
+                out.append(hex.utf8Start[Int(b & 0x0F)])
             }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 }

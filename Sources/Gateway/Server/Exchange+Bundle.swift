@@ -4,11 +4,13 @@
 // answers denied entries with their own error response and sends only the allowed ones upstream; a
 // transaction is all-or-nothing. What goes upstream is a Bundle the gateway rebuilt from checked entries.
 
+import Audit
 import FHIR
 import GatewayCore
 import GatewayHTTP
 import Policy
 import SMART
+import Synchronization
 
 extension Exchange {
     func authorizeBundle(_ interaction: Interaction, principal: Principal) {
@@ -18,31 +20,48 @@ extension Exchange {
         // envelope names no patient of its own: its entries are decided one by one below.
         var envelope = interaction
         if isBatch { envelope.patients = [] }
+        // (The classifier read this body already; it cannot fail here.)
+        guard case .object(let bundle)? = try? JSONValue.parse(request.body),
+            let posted = bundle["entry"]?.arrayValue
+        else { return deny(FHIRRequestError.invalid("The Bundle could not be read")) }
         if let patient = principal.patient, !isBatch,
             case .denied(let error) = CompartmentCheck.requestDecision(interaction, allowedPatients: [patient])
         {
+            // The entry that refused the transaction gets its own record (issue #7).
+            if let entry = interaction.entries.first(where: {
+                !CompartmentCheck.requestDecision($0, allowedPatients: [patient]).isAllowed
+            }), let index = entry.entryIndex, index < posted.count {
+                auditEntry(index, entry, posted: posted[index], decision: nil, error: error)
+            }
             return deny(error)
         }
         let decision = evaluatePolicy(envelope, principal: principal, isEntry: false)
         guard decision.allowed else { return deny(PolicyDenial(decision)) }
-        guard case .object(let bundle)? = try? JSONValue.parse(request.body),
-            let posted = bundle["entry"]?.arrayValue
-        else { return deny(FHIRRequestError.invalid("The Bundle could not be read")) }
 
         var slots = [JSONValue?](repeating: nil, count: posted.count)
         for rejected in interaction.rejectedEntries where rejected.index < slots.count {
             slots[rejected.index] = Self.errorEntry(rejected.error)
+            let unclassified = Interaction(kind: .operation, method: "POST", operation: "unclassified")
+            auditEntry(
+                rejected.index, unclassified, posted: posted[rejected.index], decision: nil, error: rejected.error)
         }
         var forwardedEntries: [JSONValue] = []
         var plan = ResponsePlan(inspect: principal.patient != nil, allowed: principal.patient.map { [$0] })
         for entry in interaction.entries {
             guard let index = entry.entryIndex, index < posted.count else { continue }
+            entryDecision = nil
             switch authorizeEntry(entry, principal: principal) {
             case .failure(let error):
+                auditEntry(index, entry, posted: posted[index], decision: entryDecision, error: error)
                 // BND-01: one denied entry refuses a transaction whole, before anything reaches the upstream.
-                guard isBatch else { return deny(error) }
+                // The entries allowed so far were never carried out: only the refused one has a record.
+                guard isBatch else {
+                    entryAudits.removeAll { $0.outcome == nil }
+                    return deny(error)
+                }
                 slots[index] = Self.errorEntry(Self.responseError(error))
             case .success(let authorized):
+                auditEntry(index, authorized.interaction, posted: posted[index], decision: entryDecision, error: nil)
                 forwardedEntries.append(Self.rebuiltEntry(posted[index], as: authorized.interaction))
                 plan.inspect = plan.inspect || authorized.plan.inspect
                 if let allowed = authorized.plan.allowed { plan.allowed = (plan.allowed ?? []).union(allowed) }
@@ -146,5 +165,128 @@ extension Exchange {
         var result = bundle
         result["entry"] = .array(merged)
         return JSONValue.object(result).serialized()
+    }
+}
+
+// MARK: - One AuditEvent per entry (issue #7; BALP: one AuditEvent per interaction)
+
+/// A Bundle entry's decision, recorded as an AuditEvent of its own after the Bundle's record.
+struct EntryAudit {
+    /// The entry's position in the posted Bundle.
+    var index: Int
+    var interaction: Interaction
+    /// The entry's `request.method` and `request.url` under the gateway's base.
+    var request: AuditHTTPRequest
+    var decision: PolicyDecision?
+    /// Nil while the entry waits for the upstream's answer (then the Bundle's outcome, if none comes).
+    var outcome: AuditInput.Outcome?
+    var description: String?
+}
+
+extension Exchange {
+    /// Notes an entry's decision: refused with `error`, or forwarded (outcome pending) when nil.
+    func auditEntry(
+        _ index: Int, _ interaction: Interaction, posted: JSONValue, decision: PolicyDecision?, error: (any Error)?
+    ) {
+        let url = posted["request"]?["url"]?.stringValue ?? ""
+        let parts = url.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let base = request.path.hasSuffix("/") ? String(request.path.dropLast()) : String(request.path)
+        let entryRequest = AuditHTTPRequest(
+            method: posted["request"]?["method"]?.stringValue ?? "", path: base + "/" + (parts.first ?? ""),
+            query: parts.count > 1 ? String(parts[1]) : nil, host: request.headers["host"])
+        var audit = EntryAudit(index: index, interaction: interaction, request: entryRequest, decision: decision)
+        if let error {
+            let responseError = Self.responseError(error)
+            let detail = String(describing: error)
+            audit.outcome = .denied(status: responseError.status)
+            audit.description =
+                detail == responseError.publicMessage ? detail : responseError.publicMessage + " [" + detail + "]"
+        }
+        entryAudits.append(audit)
+    }
+
+    /// Gives the forwarded entries the outcome of their answer in the upstream's (inspected) response Bundle:
+    /// its entries answer the forwarded ones in order (R4 http.html §3.1.0.11.2). An entry the inspector
+    /// withheld is a denial; an upstream error status is a failure.
+    func settleEntryAudits(answers body: [UInt8], upstreamStatus: Int) {
+        let pending = entryAudits.indices.filter { entryAudits[$0].outcome == nil }.sorted {
+            entryAudits[$0].index < entryAudits[$1].index
+        }
+        guard !pending.isEmpty else { return }
+        let answers = upstreamStatus < 300 ? (try? JSONValue.parse(body))?["entry"]?.arrayValue ?? [] : []
+        for (position, audit) in pending.enumerated() {
+            guard position < answers.count else {
+                entryAudits[audit].outcome = .failure(status: upstreamStatus < 300 ? 502 : upstreamStatus)
+                continue
+            }
+            let answer = answers[position]
+            let status = Int(answer["response"]?["status"]?.stringValue?.prefix { $0.isNumber } ?? "") ?? 502
+            if answer == ResponseInspector.deniedResponseEntry {
+                entryAudits[audit].outcome = .denied(status: status)
+                entryAudits[audit].description = FHIRRequestError.accessDenied.publicMessage
+            } else {
+                entryAudits[audit].outcome = status < 400 ? .success : .failure(status: status)
+            }
+        }
+    }
+
+    /// The entries' AuditEvents, in posted order; an entry still pending takes the Bundle's outcome.
+    func entryAuditEvents(bundleOutcome: AuditInput.Outcome) -> [[UInt8]] {
+        entryAudits.sorted { $0.index < $1.index }.map { entry in
+            var input = auditInput(entry.outcome ?? bundleOutcome, description: entry.description)
+            input.subject = .fhir(entry.interaction)
+            input.request = entry.request
+            input.decision = entry.decision.map(Self.auditDecision)
+            input.responsePatients = []
+            return services.auditBuilder.canonicalEvent(input)
+        }
+    }
+}
+
+/// Waits for the appends of one exchange's records and reports once, with the first failure if any.
+final class AuditGate: Sendable {
+    private let state: Mutex<(remaining: Int, failure: AuditError?)>
+    private let done: @Sendable (AuditError?) -> Void
+
+    init(count: Int, done: @escaping @Sendable (AuditError?) -> Void) {
+        state = Mutex((count, nil))
+        self.done = done
+    }
+
+    func complete(_ result: Result<AuditReceipt, AuditError>) {
+        let (finished, failure) = state.withLock { state -> (Bool, AuditError?) in
+            if case .failure(let error) = result, state.failure == nil { state.failure = error }
+            state.remaining -= 1
+            return (state.remaining == 0, state.failure)
+        }
+        if finished { done(failure) }
+    }
+}
+
+// MARK: - Paging links (issue #5 item 4)
+
+extension Exchange {
+    /// True when a link of a patient-restricted response (already under the public base) is a request the
+    /// token's patients could make: a GET the classifier accepts and the compartment check allows. Links
+    /// that name another patient, or that the gateway cannot classify (a server's opaque paging cursor),
+    /// are dropped from the response; following them would be refused anyway.
+    static func linkAllowed(_ url: String, _ allowed: Set<String>, _ snapshot: GatewaySnapshot) -> Bool {
+        let base = snapshot.config.publicFHIRBase
+        let basePath = snapshot.config.fhir.basePath
+        let target: String
+        if url == base {
+            target = basePath
+        } else if url.hasPrefix(base), let next = url.dropFirst(base.count).first, next == "/" || next == "?" {
+            target = basePath + url.dropFirst(base.count)
+        } else if !url.contains("://"), !url.hasPrefix("/") {
+            target = basePath + "/" + url  // relative to the FHIR base
+        } else {
+            return false
+        }
+        guard
+            let interaction = try? snapshot.classifier.classify(
+                method: "GET", target: target, contentType: nil, body: [], ifNoneExist: nil, headerNames: [])
+        else { return false }
+        return CompartmentCheck.requestDecision(interaction, allowedPatients: allowed).isAllowed
     }
 }

@@ -38,6 +38,10 @@ final class Exchange {
     var introspectionAudit: AuditIntrospection?
     /// Why the gateway refused the request, for the access log (never sent to the requester).
     var refusal: String?
+    /// Batch and transaction entries decided so far, each audited as an interaction of its own (BALP).
+    var entryAudits: [EntryAudit] = []
+    /// The policy decision on the batch entry being authorized (`evaluatePolicy` with `isEntry`).
+    var entryDecision: PolicyDecision?
 
     init(
         services: GatewayServices, request: HTTPRequest, context: HTTPRequestContext, responder: HTTPResponder,
@@ -228,9 +232,9 @@ final class Exchange {
         let decision = policies.evaluate(PolicyInput(
             principal: principal, interaction: interaction, clientAddress: context.remoteAddress.host,
             mtlsSubject: context.tls?.peerSubject, now: now))
-        // The audit record names the decision on the request itself; entries are decided on their own.
-        // TODO(#7): one AuditEvent per batch entry (BND-01); today the Bundle's record covers them.
-        if !isEntry { policyDecision = decision }
+        // The audit record names the decision on the request itself; each Bundle entry's decision goes into
+        // the entry's own record (Exchange+Bundle.swift).
+        if isEntry { entryDecision = decision } else { policyDecision = decision }
         services.metrics.decisions(decision.allowed ? "permit" : "deny").increment()
         if let shadow = decision.shadowDecision, shadow != decision.allowed {
             services.metrics.policyShadowDisagreements.increment()
@@ -479,16 +483,19 @@ final class Exchange {
             }
             return succeed(response)
         }
+        let allowed = plan.inspect ? plan.allowed ?? [] : nil
         let result = ResponseInspector.inspect(
-            body: upstream.body, interaction: interaction, allowedPatients: plan.inspect ? plan.allowed ?? [] : nil,
+            body: upstream.body, interaction: interaction, allowedPatients: allowed,
             upstreamBase: snapshot.upstreamBaseURL, publicBase: snapshot.config.publicFHIRBase,
-            scopeConstraints: upstream.status < 300 ? plan.constraints : [])
+            scopeConstraints: upstream.status < 300 ? plan.constraints : [],
+            linkCheck: allowed.map { allowed in { [snapshot] url in Self.linkAllowed(url, allowed, snapshot) } })
         responsePatients = result.patientsReleased
         switch result.verdict {
         case .deny(let error):
             deny(error)
         case .release:
             var body = result.body
+            settleEntryAudits(answers: body, upstreamStatus: upstream.status)
             if let slots = plan.batchSlots, upstream.status < 300 {
                 guard let merged = Self.mergeBatchResponse(body, slots: slots) else {
                     return fail(ResponseInspector.uninspectable)
@@ -553,20 +560,21 @@ final class Exchange {
         guard ["fhir", "token", "introspect", "other"].contains(routeName) else {
             return then(self)
         }
-        let event = services.auditBuilder.build(auditInput(outcome, description: description))
+        // The request's own record first, then one per Bundle entry, in the chain in that order.
+        let events = [services.auditBuilder.canonicalEvent(auditInput(outcome, description: description))]
+            + entryAuditEvents(bundleOutcome: outcome)
         let bound = LoopBound(self, on: context.eventLoop)
         let thenBox = UnsafeSendableClosure(then)
-        services.auditSink.append(event) { result in
+        let gate = AuditGate(count: events.count) { failure in
             bound.run { exchange in
-                switch result {
-                case .success:
-                    thenBox.body(exchange)
-                case .failure(let error):
-                    exchange.services.metrics.auditFailures.increment()
-                    exchange.logger.error("audit record not durable; answering 503", error: error)
-                    exchange.send(Responses.error(error, requestID: exchange.requestID))
-                }
+                guard let failure else { return thenBox.body(exchange) }
+                exchange.services.metrics.auditFailures.increment()
+                exchange.logger.error("audit record not durable; answering 503", error: failure)
+                exchange.send(Responses.error(failure, requestID: exchange.requestID))
             }
+        }
+        for event in events {
+            services.auditSink.append(canonicalEvent: event) { gate.complete($0) }
         }
     }
 
@@ -583,11 +591,7 @@ final class Exchange {
         let client: AuditClient? = principal.map {
             AuditClient(id: $0.clientID, name: $0.client?.name, issuer: $0.issuer)
         } ?? tokenClientID.map { AuditClient(id: $0) }
-        let decision = policyDecision.map {
-            AuditDecision(
-                permitted: $0.allowed, rule: $0.decidingRule, reason: $0.reason, shadowPermitted: $0.shadowDecision,
-                shadowRules: $0.shadow.map(\.rule))
-        }
+        let decision = policyDecision.map(Self.auditDecision)
         return AuditInput(
             time: now, outcome: outcome, outcomeDescription: description, subject: subject,
             request: AuditHTTPRequest(
@@ -595,6 +599,12 @@ final class Exchange {
             client: client, peerAddress: context.remoteAddress.host, requestID: requestID, decision: decision,
             tokenJTI: principal?.tokenID,
             responsePatients: responsePatients.sorted().map { AuditPatient.id($0) })
+    }
+
+    static func auditDecision(_ decision: PolicyDecision) -> AuditDecision {
+        AuditDecision(
+            permitted: decision.allowed, rule: decision.decidingRule, reason: decision.reason,
+            shadowPermitted: decision.shadowDecision, shadowRules: decision.shadow.map(\.rule))
     }
 
     func send(_ response: HTTPResponse) {

@@ -141,9 +141,18 @@ struct HTTP1ResponseDecoder {
         guard head.major == 1, head.minor <= 1 else { return fail("unsupported upstream HTTP version") }
         guard (200...599).contains(head.status) else { return fail("unexpected status \(head.status)") }
         let version: HTTPVersion = head.minor == 0 ? .http1_0 : .http1_1
-        keepAlive = RequestHeadRules.keepAlive(head.headers, version: version)
-        let lengths = head.headers.values("Content-Length")
-        let encodings = head.headers.values("Transfer-Encoding")
+        // One pass over the fields for the three that decide framing and reuse.
+        var lengths: [String] = [], encodings: [String] = [], connection: [String] = []
+        for (name, value) in head.headers {
+            if name.caseInsensitiveEquals("Content-Length") {
+                lengths.append(value)
+            } else if name.caseInsensitiveEquals("Transfer-Encoding") {
+                encodings.append(value)
+            } else if name.caseInsensitiveEquals("Connection") {
+                connection.append(value)
+            }
+        }
+        keepAlive = RequestHeadRules.keepAlive(connectionValues: connection, version: version)
         let framing: Framing
         if requestMethod == "HEAD" || head.status == 204 || head.status == 304 {
             framing = .none

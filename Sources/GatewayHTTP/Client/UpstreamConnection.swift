@@ -10,7 +10,8 @@ final class UpstreamConnection: ByteStreamDelegate {
     private var buffer = ByteAccumulator()
     private var call: UpstreamCall?
     private var reused = false
-    private var timer: TimerHandle?
+    /// The response timeout while a call is active, the idle timeout otherwise (one re-armed timer).
+    private var timer: LoopTimer?
     private var pumping = false
     private var closeError: (any Error)?
     private(set) var isClosed = false
@@ -25,7 +26,7 @@ final class UpstreamConnection: ByteStreamDelegate {
     }
 
     func start(_ call: UpstreamCall, reused: Bool) {
-        timer?.cancel()
+        timer?.disarm()
         self.call = call
         self.reused = reused
         call.connection = self
@@ -38,13 +39,12 @@ final class UpstreamConnection: ByteStreamDelegate {
     }
 
     func becameIdle(timeoutMs: UInt64) {
-        timer?.cancel()
-        timer = stream.eventLoop.schedule(afterMilliseconds: timeoutMs) { [weak self] in self?.close() }
+        armTimer(timeoutMs)
     }
 
     func close() {
         guard !isClosed else { return }
-        timer?.cancel()
+        timer?.disarm()
         pool?.forgetIdle(self)  // never handed out again while the close completes
         stream.close()
     }
@@ -52,7 +52,7 @@ final class UpstreamConnection: ByteStreamDelegate {
     // MARK: - Backpressure and cancellation from the call
 
     func callPaused() {
-        timer?.cancel()
+        timer?.disarm()
         stream.pauseReading()
     }
 
@@ -70,7 +70,7 @@ final class UpstreamConnection: ByteStreamDelegate {
     func callCancelled(_ cancelled: UpstreamCall) {
         guard call === cancelled else { return }
         call = nil
-        timer?.cancel()
+        timer?.disarm()
         if isClosed {
             retainedSelf = nil  // it was only kept for the paused call
         } else {
@@ -106,7 +106,8 @@ final class UpstreamConnection: ByteStreamDelegate {
         guard !isClosed else { return }
         closeError = error
         isClosed = true
-        timer?.cancel()
+        timer?.invalidate()
+        timer = nil
         stream.delegate = nil
         pool?.connectionClosed(self)
         pump()
@@ -145,7 +146,7 @@ final class UpstreamConnection: ByteStreamDelegate {
     private func complete(_ call: UpstreamCall, reusable: Bool) {
         self.call = nil
         call.connection = nil
-        timer?.cancel()
+        timer?.disarm()
         if reusable && !isClosed {
             pool?.offerIdle(self)
         } else {
@@ -171,9 +172,27 @@ final class UpstreamConnection: ByteStreamDelegate {
     }
 
     private func armResponseTimer() {
-        timer?.cancel()
-        guard let ms = pool?.responseTimeoutMs else { return }
-        timer = stream.eventLoop.schedule(afterMilliseconds: ms) { [weak self] in self?.responseTimedOut() }
+        guard let ms = pool?.responseTimeoutMs else {
+            timer?.disarm()
+            return
+        }
+        armTimer(ms)
+    }
+
+    private func armTimer(_ milliseconds: UInt64) {
+        guard !isClosed else { return }
+        let timer = self.timer ?? LoopTimer(loop: stream.eventLoop) { [weak self] in self?.timerFired() }
+        self.timer = timer
+        timer.arm(afterMilliseconds: milliseconds)
+    }
+
+    /// With a call in flight the upstream was silent too long; without one the idle connection retires.
+    private func timerFired() {
+        if call != nil {
+            responseTimedOut()
+        } else {
+            close()
+        }
     }
 
     private func responseTimedOut() {

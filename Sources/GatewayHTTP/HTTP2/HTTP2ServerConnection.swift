@@ -45,9 +45,16 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
     private let startMs: UInt64
     private var idleSinceMs: UInt64
     private var writeBlockedSinceMs: UInt64?
-    private var timer: TimerHandle?
+    /// The earliest connection or stream deadline (one re-armed timer; `timerDeadlineMs` while armed).
+    private var timer: LoopTimer?
     private var timerDeadlineMs: UInt64 = .max
     private var dateCache = HTTPDateCache()
+    /// Frames gathered for one transport write; reused while small (see ``sendBufferKeptBytes``).
+    private var sendBuffer: [UInt8] = []
+    /// A send buffer larger than this is released after the flush, so idle connections stay small.
+    private static let sendBufferKeptBytes = 16 * 1024
+    /// Frames gathered before one transport write (a few TLS records).
+    private static let sendBatchBytes = 64 * 1024
     // Keeps the connection alive while its stream is open (the stream only references its delegate).
     private var retainedSelf: HTTP2ServerConnection?
 
@@ -133,7 +140,7 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
         guard !closed else { return }
         closed = true
         closing = true
-        timer?.cancel()
+        timer?.invalidate()
         timer = nil
         stream.delegate = nil
         let open = Array(streams.values)
@@ -220,22 +227,39 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
         }
     }
 
+    /// Pulls frames from nghttp2 and writes them, one transport write per batch, until nghttp2 has nothing
+    /// left to send or the transport's queue reached the watermark (then `streamDidDrain` resumes it).
+    ///
+    /// A batch the kernel takes whole leaves nothing queued, so no drain notification will ever come:
+    /// the loop must go on pulling by itself, or a response larger than one batch stalls for good.
     private func flushFrames() {
         guard let session, !closed else { return }
-        var out: [UInt8] = []
         let watermark = limits.writeHighWatermarkBytes
-        while stream.pendingWriteBytes + out.count < watermark {
-            var data: UnsafePointer<UInt8>?
-            let count = nghttp2_session_mem_send(session, &data)
-            if count < 0 {
-                logger.debug("h2 send failed", metadata: ["connection.id": String(connectionID)])
-                abortNow()
-                return
+        // Taken out of the property for the duration, so no re-entrant call can touch it mid-write.
+        var out: [UInt8] = []
+        swap(&out, &sendBuffer)
+        defer { if out.capacity <= Self.sendBufferKeptBytes { swap(&out, &sendBuffer) } }
+        var exhausted = false
+        while !exhausted && stream.pendingWriteBytes < watermark {
+            out.removeAll(keepingCapacity: true)
+            while out.count < Self.sendBatchBytes && stream.pendingWriteBytes + out.count < watermark {
+                var data: UnsafePointer<UInt8>?
+                let count = nghttp2_session_mem_send(session, &data)
+                if count < 0 {
+                    logger.debug("h2 send failed", metadata: ["connection.id": String(connectionID)])
+                    abortNow()
+                    return
+                }
+                guard count > 0, let data else {
+                    exhausted = true
+                    break
+                }
+                out.append(contentsOf: UnsafeBufferPointer(start: data, count: count))
             }
-            guard count > 0, let data else { break }
-            out.append(contentsOf: UnsafeBufferPointer(start: data, count: count))
+            guard !out.isEmpty else { break }
+            out.withUnsafeBytes { stream.write(contentsOf: $0) }
+            if closed { return }
         }
-        if !out.isEmpty { stream.write(out) }
         if stream.pendingWriteBytes >= watermark {
             if writeBlockedSinceMs == nil { writeBlockedSinceMs = monotonicMilliseconds() }
         } else {
@@ -349,56 +373,34 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
         return item.pendingOutbound < watermark && stream.pendingWriteBytes < watermark
     }
 
+    /// Response fields the codec writes itself or must not send (RFC 9113 §8.2.2).
+    private static let codecOwnedResponseFields = [
+        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "http2-settings",
+        "content-length", "te",
+    ]
+
     func submitHead(_ item: HTTP2Stream, _ head: HTTPResponseHead, contentLength: Int?, endStream: Bool) {
         guard let session, !item.closed, isOpen else { return }
-        var fields: [(String, String)] = [(":status", String(head.status))]
+        // Field lines go straight into one byte buffer, names lowercased on the way (RFC 9113 §8.2.1).
+        var block = HeaderBlock()
+        block.append(name: ":status", value: String(head.status))
         for (name, value) in head.headers {
-            let lower = name.lowercased()
-            // The codec owns framing and connection fields (RFC 9113 §8.2.2).
-            if HTTP2RequestRules.connectionSpecific.contains(lower) || lower == "content-length" || lower == "te" {
-                continue
-            }
-            fields.append((lower, value))
+            if Self.codecOwnedResponseFields.contains(where: { name.caseInsensitiveEquals($0) }) { continue }
+            block.append(name: name, value: value)
         }
-        if let contentLength { fields.append(("content-length", String(contentLength))) }
-        if !head.headers.contains("Date") { fields.append(("date", dateCache.current())) }
+        if let contentLength { block.append(name: "content-length", value: String(contentLength)) }
+        if !head.headers.contains("Date") { block.append(name: "date", value: dateCache.current()) }
         if endStream { item.outboundEnded = true }
         let rc: Int32
         if endStream {
-            rc = submitResponse(session, item.id, fields, provider: nil)
+            rc = block.submit(session, item.id, provider: nil)
         } else {
             var provider = nghttp2_data_provider()
             provider.read_callback = HTTP2Callbacks.readResponseBody
-            rc = withUnsafePointer(to: &provider) { submitResponse(session, item.id, fields, provider: $0) }
+            rc = withUnsafePointer(to: &provider) { block.submit(session, item.id, provider: $0) }
         }
         if rc != 0 { nghttp2_submit_rst_stream(session, 0, item.id, HTTP2ErrorCode.internalError) }
         settle()
-    }
-
-    private func submitResponse(
-        _ session: OpaquePointer, _ id: Int32, _ fields: [(String, String)],
-        provider: UnsafePointer<nghttp2_data_provider>?
-    ) -> Int32 {
-        var storage: [UInt8] = []
-        var spans: [(name: Int, nameLength: Int, value: Int, valueLength: Int)] = []
-        for (name, value) in fields {
-            let nameStart = storage.count
-            storage.append(contentsOf: name.utf8)
-            let valueStart = storage.count
-            storage.append(contentsOf: value.utf8)
-            spans.append((nameStart, valueStart - nameStart, valueStart, storage.count - valueStart))
-        }
-        return storage.withUnsafeMutableBufferPointer { buffer in
-            let base = buffer.baseAddress!
-            let nva = spans.map {
-                nghttp2_nv(
-                    name: base + $0.name, value: base + $0.value, namelen: $0.nameLength, valuelen: $0.valueLength,
-                    flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
-            }
-            return nva.withUnsafeBufferPointer {
-                nghttp2_submit_response(session, id, $0.baseAddress, $0.count, provider)
-            }
-        }
     }
 
     func bodyQueued(_ item: HTTP2Stream) {
@@ -673,16 +675,17 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
     private func rearmTimer() {
         guard isOpen else { return }
         let next = nextDeadline()
-        guard next < timerDeadlineMs || timer == nil else { return }
-        timer?.cancel()
+        guard next < timerDeadlineMs || !(timer?.isArmed ?? false) else { return }
         guard next != .max else {
-            timer = nil
+            timer?.disarm()
             timerDeadlineMs = .max
             return
         }
         timerDeadlineMs = next
         let delay = next &- min(next, monotonicMilliseconds())
-        timer = stream.eventLoop.schedule(afterMilliseconds: max(1, delay)) { [weak self] in self?.timerFired() }
+        let timer = self.timer ?? LoopTimer(loop: stream.eventLoop) { [weak self] in self?.timerFired() }
+        self.timer = timer
+        timer.arm(afterMilliseconds: max(1, delay))
     }
 
     private func nextDeadline() -> UInt64 {
@@ -701,7 +704,6 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
     }
 
     private func timerFired() {
-        timer = nil
         timerDeadlineMs = .max
         guard isOpen, let session else { return }
         let now = monotonicMilliseconds()
@@ -733,4 +735,44 @@ func monotonicMilliseconds() -> UInt64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return UInt64(now.tv_sec) * 1000 + UInt64(now.tv_nsec) / 1_000_000
+}
+
+/// A response header list for `nghttp2_submit_response`: every name and value in one byte buffer, names
+/// lowercased, and the spans that the `nghttp2_nv` entries point at.
+private struct HeaderBlock {
+    private var storage: [UInt8] = []
+    private var spans: [(name: Int, nameLength: Int, value: Int, valueLength: Int)] = []
+
+    init() {
+        storage.reserveCapacity(256)
+        spans.reserveCapacity(12)
+    }
+
+    mutating func append(name: String, value: String) {
+        let nameStart = storage.count
+        for byte in name.utf8 {
+            storage.append(byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte)
+        }
+        let valueStart = storage.count
+        storage.append(contentsOf: value.utf8)
+        spans.append((nameStart, valueStart - nameStart, valueStart, storage.count - valueStart))
+    }
+
+    /// Submits the fields; nghttp2 copies them before returning.
+    mutating func submit(
+        _ session: OpaquePointer, _ id: Int32, provider: UnsafePointer<nghttp2_data_provider>?
+    ) -> Int32 {
+        let spans = self.spans
+        return storage.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            let nva = spans.map {
+                nghttp2_nv(
+                    name: base + $0.name, value: base + $0.value, namelen: $0.nameLength, valuelen: $0.valueLength,
+                    flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+            }
+            return nva.withUnsafeBufferPointer {
+                nghttp2_submit_response(session, id, $0.baseAddress, $0.count, provider)
+            }
+        }
+    }
 }

@@ -77,10 +77,27 @@ final class HTTP2Stream: HTTPResponseSink {
         connection?.submitHead(self, head, contentLength: contentLength, endStream: endStream)
     }
 
+    func sinkSendResponse(_ head: HTTPResponseHead, body: [UInt8]) {
+        guard !closed, !outboundEnded else { return }
+        queueOutbound(body)
+        // Ended before the head is submitted: nghttp2's first pull of the body already sees its end.
+        outboundEnded = true
+        connection?.submitHead(self, head, contentLength: body.count, endStream: false)
+    }
+
     func sinkSendBody(_ chunk: [UInt8]) {
         guard !closed, !outboundEnded else { return }
-        outbound.append(contentsOf: chunk)
+        queueOutbound(chunk)
         connection?.bodyQueued(self)
+    }
+
+    private func queueOutbound(_ chunk: [UInt8]) {
+        if pendingOutbound == 0 {
+            outbound = chunk  // shares the caller's storage instead of copying it
+            outboundOffset = 0
+        } else {
+            outbound.append(contentsOf: chunk)
+        }
     }
 
     func sinkEnd() {

@@ -14,6 +14,9 @@ protocol HTTPResponseSink: AnyObject {
     func sinkIsWritable() -> Bool
     /// Sends the response head; `endStream` ends the response with it (no body follows).
     func sinkSendHead(_ head: HTTPResponseHead, contentLength: Int?, endStream: Bool)
+    /// Sends a whole response whose body is not empty: head, body and end together, so that they leave
+    /// in one write (HEADERS and DATA with END_STREAM) instead of one per call.
+    func sinkSendResponse(_ head: HTTPResponseHead, body: [UInt8])
     /// Queues body bytes.
     func sinkSendBody(_ chunk: [UInt8])
     /// Ends the response (idempotent when the head already ended it).

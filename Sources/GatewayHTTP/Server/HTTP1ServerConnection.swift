@@ -27,7 +27,8 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
     private var decoder: HTTP1RequestDecoder
     private var buffer = ByteAccumulator()
     private var state = State.reading
-    private var timer: TimerHandle?
+    /// One timer for the connection's header, body, idle and write deadlines (re-armed, not re-created).
+    private var timer: LoopTimer?
     private var timerKind = TimerKind.none
     private var readPaused = false
     private var processing = false
@@ -119,6 +120,8 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
         if case .handling(let current) = state { responder = current } else { responder = nil }
         state = .closed
         cancelTimer()
+        timer?.invalidate()
+        timer = nil
         buffer.removeAll()
         stream.delegate = nil
         responder?.connectionDidClose()
@@ -250,28 +253,33 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
     }
 
     private func arm(_ kind: TimerKind) {
-        timer?.cancel()
         timerKind = kind
         let ms: UInt64
         switch kind {
-        case .none: timer = nil; return
+        case .none:
+            timer?.disarm()
+            return
         case .header: ms = limits.headerReadTimeoutMs
         case .body: ms = limits.bodyReadTimeoutMs
         case .idle: ms = limits.idleTimeoutMs
         case .write: ms = limits.writeTimeoutMs
         }
-        timer = stream.eventLoop.schedule(afterMilliseconds: ms) { [weak self] in self?.timerFired(kind) }
+        if case .closed = state { return }
+        let timer = self.timer ?? LoopTimer(loop: stream.eventLoop) { [weak self] in
+            guard let self else { return }
+            self.timerFired(self.timerKind)
+        }
+        self.timer = timer
+        timer.arm(afterMilliseconds: ms)
     }
 
     private func cancelTimer() {
-        timer?.cancel()
-        timer = nil
+        timer?.disarm()
         timerKind = .none
     }
 
     private func timerFired(_ kind: TimerKind) {
-        guard kind == timerKind else { return }
-        timer = nil
+        guard kind != .none else { return }
         timerKind = .none
         if case .handling(let responder) = state, kind == .write {
             // The client stopped reading a response: drop it; the responder's onClose stops the producer.

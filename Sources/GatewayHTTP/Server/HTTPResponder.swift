@@ -219,12 +219,10 @@ public final class HTTPResponder {
             let announced = singleContentLength(response.headers) ?? response.body.count
             let length = carriesLength(status: status) ? announced : nil
             sink.sinkSendHead(response.head, contentLength: length, endStream: true)
+        } else if response.body.isEmpty {
+            sink.sinkSendHead(response.head, contentLength: 0, endStream: true)
         } else {
-            sink.sinkSendHead(response.head, contentLength: response.body.count, endStream: response.body.isEmpty)
-            if !response.body.isEmpty {
-                sink.sinkSendBody(response.body)
-                sink.sinkEnd()
-            }
+            sink.sinkSendResponse(response.head, body: response.body)
         }
     }
 
