@@ -74,7 +74,8 @@ enum GatewayPreflight {
             return try KeyStore.load(directory: config.auth.signingKeyDirectory)
         }
         let auditKey = attempt { try AuditKey.load(config.audit, create: createMissing) }
-        if let problem = FileAccess.writeProblem(directory: config.audit.directory) {
+        // Said once: when the key could not be created there, that problem already names the directory.
+        if auditKey != nil, let problem = FileAccess.writeProblem(directory: config.audit.directory) {
             warnings.append("audit.directory \(config.audit.directory): \(problem.description): requests that "
                 + "must be audited will fail closed (503) until it is writable")
         }
