@@ -23,6 +23,7 @@ enum Usage {
                                                create a token-signing key (default ES256)
           token --client ID --key KEY.pem --token-url URL [--scope S] [--kid KID] [--alg ES384|RS384]
                 [--cacert FILE] [--json]       act as a SMART backend client: print an access token
+                [--request-bodies N]           instead: print N token request bodies (load tests), post nothing
           audit verify FILE|DIR...             check the audit hash chain; names the first broken record
           version                              print the version
 

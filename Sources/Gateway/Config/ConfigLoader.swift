@@ -108,6 +108,11 @@ private final class Reader {
         let scheme = listen.tls == nil ? "http" : "https"
         let base = publicBase ?? "\(scheme)://\(host):\(listen.port)"
         guard let auth = readAuth(root, publicBase: base, listen: listen) else { return nil }
+        if !audit.enabled, !Self.isLoopback(listen.address) {
+            errors.append(YAMLDecodingError(
+                at: root["audit"]?["enabled"] ?? root, "false is only allowed when listen.address is loopback"))
+            return nil
+        }
         return GatewayConfig(
             listen: listen, publicBaseURL: base, admin: admin, upstream: upstream, fhir: fhir, auth: auth,
             policyDirectory: policies, audit: audit, sharedState: sharedState, limits: limits, eventLoops: eventLoops,
@@ -286,13 +291,20 @@ private final class Reader {
     func readAudit(_ root: YAMLNode) -> AuditConfig? {
         guard let node = attempt({ try root.optional("audit") }) else { return nil }
         let audit = node ?? YAMLNode.mapping([])
-        keys(audit, ["directory", "rotate_size", "identifier_hash_key", "repository_url"])
+        keys(audit, ["enabled", "directory", "rotate_size", "identifier_hash_key", "repository_url"])
+        let enabled = attempt { try audit.optionalBool(at: "enabled") ?? true }
         let directory = attempt { path(try audit.optionalString(at: "directory") ?? "audit") }
         let rotate = attempt { try audit.optionalByteSize(at: "rotate_size") ?? 64 << 20 }
         let key = attempt { try audit.optionalString(at: "identifier_hash_key").map(path) } ?? nil
         let repository = attempt { try audit.optionalString(at: "repository_url") } ?? nil
-        guard let directory, let rotate else { return nil }
-        return AuditConfig(directory: directory, rotateBytes: rotate, identifierHashKeyFile: key, repositoryURL: repository)
+        guard let enabled, let directory, let rotate else { return nil }
+        if !enabled, repository != nil {
+            errors.append(YAMLDecodingError(at: audit, "repository_url needs enabled: true (nothing would be shipped)"))
+            return nil
+        }
+        return AuditConfig(
+            enabled: enabled, directory: directory, rotateBytes: rotate, identifierHashKeyFile: key,
+            repositoryURL: repository)
     }
 
     func readLimits(_ root: YAMLNode) -> LimitsConfig? {

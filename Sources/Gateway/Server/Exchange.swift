@@ -543,9 +543,11 @@ final class Exchange {
     }
 
     /// Writes the audit record, then runs `then` on the loop; if the record cannot be made durable the
-    /// client gets 503 instead (issue #7: never silently unaudited).
+    /// client gets 503 instead (issue #7: never silently unaudited). With `audit.enabled: false` (loopback
+    /// load-test comparisons only, warned about at start) no record is built or written.
     func record(_ outcome: AuditInput.Outcome, description: String?, then: @escaping (Exchange) -> Void) {
-        guard routeName == "fhir" || routeName == "token" || routeName == "other" else {
+        guard snapshot.config.audit.enabled, routeName == "fhir" || routeName == "token" || routeName == "other"
+        else {
             return then(self)
         }
         let event = services.auditBuilder.build(auditInput(outcome, description: description))
