@@ -66,12 +66,15 @@ public struct AuditEventBuilder: Sendable {
 
     /// Returns the AuditEvent for `input`.
     ///
-    /// Token requests get the IUA ITI-71 shape; FHIR requests refused by the gateway get the Security Alert
+    /// Token requests get the IUA ITI-71 shape, introspection requests ITI-102; FHIR requests refused by the
+    /// gateway get the Security Alert
     /// shape (SPEC-DIGEST §5.3 d); every other FHIR request gets the BALP RESTful shape of its interaction.
     public func build(_ input: AuditInput) -> JSONValue {
         switch input.subject {
         case .tokenRequest(let token):
             return tokenEvent(input, token).render()
+        case .introspection(let introspection):
+            return introspectionEvent(input, introspection).render()
         case .fhir(let interaction):
             if case .denied = input.outcome { return denialEvent(input, interaction).render() }
             return restEvent(input, interaction).render()

@@ -21,6 +21,8 @@ public struct AuditInput: Sendable, Hashable {
         case fhir(Interaction)
         /// A SMART Backend Services token request at the gateway's authorization server.
         case tokenRequest(AuditTokenRequest)
+        /// An RFC 7662 token introspection request at the gateway's authorization server.
+        case introspection(AuditIntrospection)
     }
 
     /// When the decision was made, in seconds since the Unix epoch (becomes `recorded`).

@@ -115,6 +115,20 @@ public struct JWK: Sendable {
         }
     }
 
+    /// The RFC 7638 JWK thumbprint of `key` with SHA-256, base64url: the hash of a JSON object with only
+    /// the key's required members (RSA: `e`, `kty`, `n`; EC: `crv`, `kty`, `x`, `y`), in that sorted order,
+    /// without whitespace (RFC 7638 §3.2). Clients such as smart-fetch use it as `kid`.
+    public static func thumbprint(of key: PublicKey) -> String {
+        var text = ""
+        if let (n, e) = key.rsaComponents {
+            text = #"{"e":"\#(Base64URL.encode(e))","kty":"RSA","n":"\#(Base64URL.encode(n))"}"#
+        } else if case .ec(let curve) = key.kind, let (x, y) = key.ecCoordinates {
+            text = #"{"crv":"\#(curve.rawValue)","kty":"EC","x":"\#(Base64URL.encode(x))","#
+                + #""y":"\#(Base64URL.encode(y))"}"#
+        }
+        return Base64URL.encode(Digest.sha256(Array(text.utf8)))
+    }
+
     /// The public JWK JSON for `key` (for `GET /auth/jwks` and for registering a client's key).
     public static func publicJSON(
         for key: PublicKey, keyID: String, algorithm: JWSAlgorithm

@@ -45,7 +45,9 @@ public struct Principal: Sendable, Hashable {
     public var issuer: String
     /// The granted scopes as strings, exactly as the token carries them.
     public var scopes: [String]
-    /// The patient context (`patient` claim), if any.
+    /// The patient context (`patient` claim), if any. A claim that is present but not a plain FHIR id
+    /// (`""`, `null`, an array, `"Patient/pt-alice"`, `"pt-alice "`) becomes ``unusablePatientContext``, so
+    /// that the token keeps a patient restriction that matches no patient (SCP-04).
     public var patient: String?
     /// A purpose-of-use claim, if present.
     public var purposeOfUse: String?
@@ -55,6 +57,11 @@ public struct Principal: Sendable, Hashable {
     public var expiresAt: Double
     /// The registry entry, when the client is registered here (always for the gateway's own tokens).
     public var client: RegisteredClient?
+
+    /// The `patient` of a token whose patient claim is present but unusable. It is not a FHIR id (`#` is
+    /// outside `[A-Za-z0-9.-]`), so no request can name it: patient-level scopes grant nothing, the
+    /// compartment check denies every patient, and the answer is 403, not 401 (SCP-04, pinned).
+    public static let unusablePatientContext = "#unusable-patient-claim"
 
     public init(
         clientID: String, issuer: String, scopes: [String], patient: String? = nil, purposeOfUse: String? = nil,

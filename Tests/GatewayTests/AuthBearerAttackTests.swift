@@ -56,7 +56,12 @@ enum AuthGateway {
                 .init(
                     id: "app-rs", scopes: ["system/MedicationDispense.rs"], npis: [npi], roles: ["prescriber"],
                     algorithm: .rs384),
-                .init(id: "partner-app", scopes: [], npis: [npi], roles: ["prescriber"]),
+                // Bound to the partner's `partner-app` by `clients:` below; no key of its own is used.
+                .init(id: "partner-app", scopes: ["system/MedicationDispense.rs"], npis: [npi], roles: ["prescriber"]),
+                .init(
+                    id: "app-suspended", scopes: ["system/MedicationDispense.rs"], npis: [npi], status: "suspended"),
+                // Suspended by a test while the gateway runs; no other test uses it.
+                .init(id: "app-later", scopes: ["system/MedicationDispense.rs"], npis: [npi]),
                 .init(
                     id: "resource-server", scopes: ["system/Patient.rs"], roles: ["token-introspection"]),
             ],
@@ -66,6 +71,8 @@ enum AuthGateway {
                     jwks_url: \(jwksURL)
                     algorithms: [ES256]
                     ca: \(jwksPKI.caCertificate)
+                    clients:
+                      partner-app: partner-app
                 """)
         guard let gatewayKey = try KeyStore.load(directory: harness.directory + "/keys").first else {
             throw GatewayError(status: 500, issueType: .exception, "the harness wrote no signing key")

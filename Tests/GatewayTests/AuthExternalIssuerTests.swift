@@ -16,13 +16,17 @@ struct AuthExternalIssuerTests {
 
     static let searchPath = "/fhir/MedicationDispense?patient=pt-alice"
 
-    func partnerClaims(issuer: String = AuthGateway.partnerIssuer, audience: String? = nil) -> String {
+    func partnerClaims(
+        issuer: String = AuthGateway.partnerIssuer, audience: String? = nil, client: String = "partner-app",
+        scope: String = "system/MedicationDispense.rs", extra: [(String, String)] = []
+    ) -> String {
         let now = Forge.now
         return Forge.object([
-            ("iss", Forge.quoted(issuer)), ("aud", Forge.quoted(audience ?? gw.fhirBase)), ("sub", "\"partner-app\""),
-            ("client_id", "\"partner-app\""), ("scope", "\"system/MedicationDispense.rs\""), ("iat", String(now)),
+            ("iss", Forge.quoted(issuer)), ("aud", Forge.quoted(audience ?? gw.fhirBase)),
+            ("sub", Forge.quoted(client)),
+            ("client_id", Forge.quoted(client)), ("scope", Forge.quoted(scope)), ("iat", String(now)),
             ("exp", String(now + 240)), ("jti", Forge.quoted(RandomID.uuid())),
-        ])
+        ] + extra)
     }
 
     func partnerHeader(alg: String = "ES256", kid: String = AuthGateway.partnerKid) -> String {
@@ -32,6 +36,13 @@ struct AuthExternalIssuerTests {
     /// A valid partner token (T_ext).
     func partnerToken() throws -> String {
         try Forge.signed(header: partnerHeader(), claims: partnerClaims(), key: setup.partnerKey, algorithm: .es256)
+    }
+
+    /// A valid partner token with other claims.
+    func partnerToken(client: String, scope: String, extra: [(String, String)] = []) throws -> String {
+        try Forge.signed(
+            header: partnerHeader(), claims: partnerClaims(client: client, scope: scope, extra: extra),
+            key: setup.partnerKey, algorithm: .es256)
     }
 
     func jwksFetches() throws -> Int {
@@ -47,6 +58,38 @@ struct AuthExternalIssuerTests {
         #expect(!fetches.isEmpty)
         // The recorder's data port speaks only TLS: a recorded request means the private CA was trusted.
         #expect(fetches.allSatisfy { $0.method == "GET" && $0.header("Authorization") == nil })
+    }
+
+    @Test("a partner token naming a registered client (app-1) gets none of app-1's rights: 403, not forwarded")
+    func partnerCannotActAsRegisteredClient() throws {
+        _ = try gw.get(Self.searchPath, bearer: partnerToken())  // keys cached
+        let asApp1 = try partnerToken(client: "app-1", scope: "system/MedicationDispense.rs")
+        let (response, seen) = try gw.get(Self.searchPath, bearer: asApp1)
+        #expect(response.status == 403, "\(response.text)")
+        #expect(response.json?["resourceType"] == "OperationOutcome")
+        #expect(seen.isEmpty, "the upstream saw a partner token acting as app-1")
+        // The principal is the partner's own `app-1`, in the partner's namespace.
+        let introspection = AuthIntrospectionTests()
+        let described = try introspection.introspect(asApp1, caller: introspection.callerToken())
+        #expect(described.json?["active"] == .bool(true))
+        #expect(described.json?["client_id"]?.stringValue == AuthGateway.partnerIssuer + "#app-1")
+        // Control: app-1's own token, same request, is forwarded.
+        let own = try gw.token(client: "app-1", scopes: ["system/MedicationDispense.rs"])
+        let (ownResponse, ownSeen) = try gw.get(Self.searchPath, bearer: own)
+        #expect(ownResponse.status == 200)
+        #expect(ownSeen.count == 1)
+    }
+
+    @Test("a partner client bound by `clients:` gets at most its registration's scopes")
+    func boundClientKeepsRegisteredScopes() throws {
+        let token = try partnerToken(client: "partner-app", scope: "system/MedicationDispense.rs system/Patient.rs")
+        let (allowed, forwarded) = try gw.get(Self.searchPath, bearer: token)
+        #expect(allowed.status == 200, "\(allowed.text)")
+        #expect(forwarded.count == 1)
+        // system/Patient.rs is not registered for partner-app: cut, so the Patient search is refused.
+        let (refused, seen) = try gw.get("/fhir/Patient?_id=pt-alice", bearer: token)
+        #expect(refused.status == 403, "\(refused.text)")
+        #expect(seen.isEmpty)
     }
 
     @Test("a partner key never validates another issuer's token, and the partner's allow-list binds alg")

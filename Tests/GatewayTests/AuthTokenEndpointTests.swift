@@ -131,23 +131,45 @@ struct AuthTokenEndpointTests {
         }
     }
 
-    @Test("TOK-01: a replayed assertion, a reused jti or a missing jti gets invalid_client")
+    @Test("TOK-01: a replayed assertion, a reused jti or a missing jti gets 400 invalid_client (SPEC-DIGEST §1.6)")
     func replay() throws {
         let first = try assertion()
         let form = GatewayHarness.tokenForm(assertion: first, scope: Self.scope)
         #expect(try gw.tokenRequest(form).status == 200)
-        expectTokenError(try gw.tokenRequest(form), status: 401, error: "invalid_client", "TOK-01 (a) replay")
+        expectTokenError(try gw.tokenRequest(form), status: 400, error: "invalid_client", "TOK-01 (a) replay")
 
         let jti = try #require(Self.claims(of: first)?["jti"]?.stringValue)
         let reused = try assertion(replacing: ["jti": Forge.quoted(jti), "iat": String(Forge.now + 1)])
         expectTokenError(
-            try gw.tokenRequest(GatewayHarness.tokenForm(assertion: reused, scope: Self.scope)), status: 401,
+            try gw.tokenRequest(GatewayHarness.tokenForm(assertion: reused, scope: Self.scope)), status: 400,
             error: "invalid_client", "TOK-01 (b) reused jti")
         let noJTI = try assertion(replacing: ["jti": nil])
         expectTokenError(
-            try gw.tokenRequest(GatewayHarness.tokenForm(assertion: noJTI, scope: Self.scope)), status: 401,
+            try gw.tokenRequest(GatewayHarness.tokenForm(assertion: noJTI, scope: Self.scope)), status: 400,
             error: "invalid_client", "TOK-01 (c) no jti")
-        // TODO(#8): (d) replay after a restart needs the shared replay store; the in-memory one forgets.
+        // (d) replay after a restart: AuthReplayRestartTests (the real binary, killed and started again).
+    }
+
+    @Test("a suspended client gets 400 invalid_client and no token, also when suspended after a token")
+    func suspendedClients() throws {
+        let registered = try gw.tokenRequest(
+            GatewayHarness.tokenForm(assertion: gw.assertion(for: "app-suspended"), scope: Self.scope))
+        expectTokenError(registered, status: 400, error: "invalid_client", "registered as suspended")
+        #expect(registered.json?["error_description"]?.stringValue == "client is suspended")
+
+        // Live: a token first, then `clients suspend` and a reload; the next assertion and the old token fail.
+        let token = try gw.obtainToken(client: "app-later", scope: Self.scope)
+        let suspend = try Subprocess.run(
+            GatewayHarness.repositoryRoot + "/.build/debug/pdmp-gateway",
+            ["clients", "suspend", "app-later", "--config", gw.directory + "/gateway.yaml"])
+        #expect(suspend.status == 0, "\(suspend.stderr)")
+        let reload = try Subprocess.run("/usr/bin/curl", ["-s", "-X", "POST", gw.adminURL + "/admin/reload"])
+        #expect(reload.status == 0)
+        let after = try gw.tokenRequest(
+            GatewayHarness.tokenForm(assertion: gw.assertion(for: "app-later"), scope: Self.scope))
+        expectTokenError(after, status: 400, error: "invalid_client", "suspended after registration")
+        let (fhir, seen) = try gw.get("/fhir/MedicationDispense?patient=pt-alice", bearer: token)
+        expectInvalidToken(fhir, seen, "token of a client suspended since")
     }
 
     @Test("TOK-03: an assertion aud other than exactly the token URL gets invalid_client")
@@ -160,7 +182,7 @@ struct AuthTokenEndpointTests {
         for (label, aud) in variants {
             let response = try gw.tokenRequest(
                 GatewayHarness.tokenForm(assertion: assertion(replacing: ["aud": aud]), scope: Self.scope))
-            expectTokenError(response, status: 401, error: "invalid_client", "TOK-03 \(label)")
+            expectTokenError(response, status: 400, error: "invalid_client", "TOK-03 \(label)")
         }
     }
 
@@ -209,7 +231,7 @@ struct AuthTokenEndpointTests {
         ]
         for (label, text) in invalidClient {
             let response = try gw.tokenRequest(GatewayHarness.tokenForm(assertion: text, scope: Self.scope))
-            expectTokenError(response, status: 401, error: "invalid_client", "TOK-06 \(label)")
+            expectTokenError(response, status: 400, error: "invalid_client", "TOK-06 \(label)")
         }
 
         var saml = GatewayHarness.tokenForm(assertion: try assertion(), scope: Self.scope)
@@ -221,7 +243,7 @@ struct AuthTokenEndpointTests {
 
         let twice = GatewayHarness.tokenForm(assertion: try assertion(), scope: Self.scope)
             + [("client_assertion", try assertion())]
-        expectTokenError(try gw.tokenRequest(twice), status: 401, error: "invalid_client", "TOK-06 (h) twice")
+        expectTokenError(try gw.tokenRequest(twice), status: 400, error: "invalid_client", "TOK-06 (h) twice")
 
         let json = try gw.request(
             "POST", "/auth/token", headers: [("Content-Type", "application/json")], body: Array("{}".utf8))

@@ -53,16 +53,18 @@ struct CLIClientsTests {
         #expect(client.npis == ["1111111112", "1111111120"])
         #expect(client.allowedScopes == ["system/MedicationDispense.rs", "system/Patient.rs"])
         #expect(client.networks == ["10.20.0.0/16"])
-        // The registered key is the requester's public key, under the file name as kid, with ES384.
+        // The registered key is the requester's public key, under its RFC 7638 thumbprint (what
+        // `pdmp-gateway token` puts in assertions without --kid), with ES384.
         let keys = try JWKSet.parse(try #require(entries[0].jwks).serialized(), strict: true).keys
         #expect(keys.count == 1)
-        #expect(keys[0].keyID == "pharmacy-key")
+        #expect(keys[0].keyID == JWK.thumbprint(of: try fixture.privateKey.publicKey()))
         #expect(keys[0].algorithm == .es384)
         #expect(try keys[0].publicKey.pem() == fixture.privateKey.publicKey().pem())
 
         let listed = fixture.clients(["list"])
         #expect(listed.status == 0)
-        #expect(listed.out == "pharmacy-one  organization  active  npis=1111111112,1111111120  keys=pharmacy-key\n")
+        let thumbprint = JWK.thumbprint(of: try fixture.privateKey.publicKey())
+        #expect(listed.out == "pharmacy-one  organization  active  npis=1111111112,1111111120  keys=\(thumbprint)\n")
 
         #expect(fixture.clients(["suspend", "pharmacy-one"]).status == 0)
         #expect(try ClientsFile.load(path: fixture.registry)[0].client.status == .suspended)
@@ -86,7 +88,7 @@ struct CLIClientsTests {
         let first = try #require(json.arrayValue?.first)
         #expect(first["id"]?.stringValue == "pharmacy-one")
         #expect(first["status"]?.stringValue == "active")
-        #expect(first["key_ids"] == .array([.string("pharmacy-key")]))
+        #expect(first["key_ids"] == .array([.string(JWK.thumbprint(of: try fixture.privateKey.publicKey()))]))
         #expect(!run.out.contains("\"x\""))
         #expect(first["jwks"] == nil)
     }
@@ -167,7 +169,7 @@ struct CLIClientsTests {
         let jwks = try #require(try ClientsFile.load(path: fixture.registry).first?.jwks)
         #expect(jwks["keys"]?.arrayValue?.first?["d"] == nil)
         let keys = try JWKSet.parse(jwks.serialized(), strict: true).keys
-        #expect(keys.first?.keyID == "dr-rsa")
+        #expect(keys.first?.keyID == JWK.thumbprint(of: try rsa.publicKey()))
         #expect(keys.first?.algorithm == .rs384)
         #expect(try keys.first?.publicKey.pem() == rsa.publicKey().pem())
     }

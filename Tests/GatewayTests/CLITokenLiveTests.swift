@@ -54,7 +54,7 @@ struct CLITokenLiveTests {
         let publicFile = try dir.write("carol-2026.pub", try clientKey.publicPEM())
         let added = runCLI([
             "clients", "add", "dr-carol", "--role", "prescriber", "--scope", "system/*.rs", "--public-key", publicFile,
-            "--kid", "carol-2026", "--config", config,
+            "--config", config,
         ])
         #expect(added.status == 0, "\(added.err)")
 
@@ -62,6 +62,7 @@ struct CLITokenLiveTests {
         defer { runtime.drain(timeoutSeconds: 2) }
         let tokenURL = "https://127.0.0.1:\(port)/auth/token"
 
+        // No --kid on either side: both default to the key's RFC 7638 thumbprint.
         let issued = runCLI([
             "token", "--client", "dr-carol", "--key", keyFile, "--token-url", tokenURL, "--cacert", tls.cert,
             "--scope", "system/Patient.rs",

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import GatewayCore
 import GatewayCrypto
+import GatewayTesting
 import JOSE
 import Synchronization
 import Testing
@@ -148,7 +149,10 @@ struct CLITokenTests {
         #expect(fields["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
         let jws = try CompactJWS.parse(try #require(fields["client_assertion"]))
         #expect(jws.algorithmName == "ES384")
-        #expect(jws.keyID == "reg-key-1")
+        // Without --kid: the RFC 7638 thumbprint, as the demo (deploy/demo/demo_env.py) computes it from the
+        // same file with openssl, so that the demo's registrations work without --kid.
+        #expect(jws.keyID == JWK.thumbprint(of: try key.publicKey()))
+        #expect(jws.keyID == (try Self.demoThumbprint(keyFile)))
         #expect(jws.type == "JWT")
         #expect(try key.publicKey().verify(jws.signature, for: jws.signingInput, scheme: JWSAlgorithm.es384.scheme))
         let claims = try JSONValue.parse(jws.payload)
@@ -158,6 +162,31 @@ struct CLITokenTests {
         let lifetime = (claims["exp"]?.intValue ?? 0) - (claims["iat"]?.intValue ?? 0)
         #expect(lifetime > 0 && lifetime <= 300)
         #expect(claims["jti"]?.stringValue?.isEmpty == false)
+    }
+
+    /// The demo's own thumbprint of a PEM key file (Python, `openssl pkey -text_pub`).
+    static func demoThumbprint(_ keyFile: String) throws -> String {
+        let script = "import sys; sys.path.insert(0, sys.argv[1]); import demo_env; from pathlib import Path; "
+            + "print(demo_env.jwk_thumbprint(Path(sys.argv[2])))"
+        let run = try Subprocess.run(
+            "/usr/bin/env", ["python3", "-c", script, GatewayHarness.repositoryRoot + "/deploy/demo", keyFile])
+        return run.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test("the default kid is the RFC 7638 thumbprint for RSA keys too")
+    func rsaThumbprint() throws {
+        let dir = try TemporaryDirectory()
+        let key = try PrivateKey.generateRSA(bits: 2048)
+        let keyFile = try dir.write("any-name.pem", try key.pkcs8PEM())
+        let server = try OneShotHTTPServer(status: 200, body: #"{"access_token":"t","token_type":"bearer"}"#)
+        let run = runCLI([
+            "token", "--client", "c8", "--key", keyFile, "--token-url", "http://127.0.0.1:\(server.port)/auth/token",
+        ])
+        #expect(run.status == 0, "\(run.err)")
+        let request = try #require(server.request())
+        let jws = try CompactJWS.parse(try #require(Self.form(request)["client_assertion"]))
+        #expect(jws.keyID == (try Self.demoThumbprint(keyFile)))
+        #expect(jws.keyID != "any-name")
     }
 
     @Test("--kid, --alg and --scope are honoured; RSA keys default to RS384")

@@ -122,6 +122,32 @@ struct ConfigLoaderTests {
         })
     }
 
+    @Test("external_issuers[].clients binds issuer client ids; strings only, jwks_url issuers only")
+    func issuerClients() throws {
+        let issuer = minimal + """
+
+            auth:
+              external_issuers:
+                - issuer: https://idp.partner.example
+                  jwks_url: https://idp.partner.example/jwks.json
+                  algorithms: [ES256]
+                  clients:
+                    partner-app: pharmacy-one
+            """
+        #expect(try decode(issuer).auth.externalIssuers.first?.clients == ["partner-app": "pharmacy-one"])
+        #expect(problems(issuer.replacingOccurrences(of: "partner-app: pharmacy-one", with: "partner-app: [a]")).count
+            == 1)
+        let opaque = minimal + """
+
+            auth:
+              external_issuers:
+                - issuer: https://as.example
+                  introspection_url: https://as.example/introspect
+                  clients: {ext-1: pharmacy-one}
+            """
+        #expect(problems(opaque).contains { $0.contains("'clients' applies to jwks_url issuers only") })
+    }
+
     @Test("a missing file is one clear error")
     func missingFile() {
         #expect(throws: ConfigError.self) { try ConfigLoader.load(path: "/nonexistent/gateway.yaml") }

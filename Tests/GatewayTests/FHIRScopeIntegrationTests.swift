@@ -75,16 +75,14 @@ struct FHIRScopeIntegrationTests {
             #expect(denied.status == 403)
             #expect(denied.upstream.isEmpty)
         }
-        // (b) "", (c) null, (d) an array, (f) "pt-alice ": the claim is mistyped, so the token itself is
-        // invalid (SMART PrincipalMapping.patient): pinned 401 invalid_token, which is also a refusal before
-        // the upstream (the attack case asks 403; see the report).
+        // (b) "", (c) null, (d) an array, (f) "pt-alice ": an unusable patient context (SMART
+        // PrincipalMapping.patient), 403 like (a) and (e); AuthPatientClaimTests covers more shapes.
         let malformed: [JSONValue] = ["", .null, .array(["pt-alice", "pt-bob"]), "pt-alice "]
         for claim in malformed {
             let token = try gw.runtime.services.issueTestToken(
                 clientID: "app-1", scopes: scopes, now: Date().timeIntervalSince1970, extraClaims: [("patient", claim)])
             let denied = try gw.send("GET", "/fhir/MedicationDispense", bearer: token)
-            #expect(denied.status == 401)
-            #expect(denied.response.header("WWW-Authenticate")?.contains("invalid_token") == true)
+            #expect(denied.status == 403)
             #expect(denied.upstream.isEmpty)
         }
     }

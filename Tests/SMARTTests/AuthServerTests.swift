@@ -141,7 +141,7 @@ extension TokenEndpointResult {
         let third = server.handleTokenRequest(
             form: AuthFixture.form(assertion: noJTI), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
         for result in [again, second, third] {
-            #expect(result.status == 401 && result.error == "invalid_client" && !result.hasToken)
+            #expect(result.status == 400 && result.error == "invalid_client" && !result.hasToken)
         }
     }
 
@@ -173,7 +173,7 @@ extension TokenEndpointResult {
         let assertion = AuthFixture.assertion(claims: AuthFixture.claims(aud: aud))
         let result = AuthFixture.server().handleTokenRequest(
             form: AuthFixture.form(assertion: assertion), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
-        #expect(result.status == 401 && result.error == "invalid_client" && !result.hasToken)
+        #expect(result.status == 400 && result.error == "invalid_client" && !result.hasToken)
     }
 
     @Test("A one-element aud array naming the token URL is accepted")
@@ -218,7 +218,7 @@ extension TokenEndpointResult {
             + Base64URL.encode(AuthFixture.claims(jti: "x4")) + "."
         for assertion in [longLived, noExp, futureIAT, hs256, none] {
             let result = run(AuthFixture.form(assertion: assertion))
-            #expect(result.status == 401 && result.error == "invalid_client" && !result.hasToken)
+            #expect(result.status == 400 && result.error == "invalid_client" && !result.hasToken)
         }
         let saml = run(AuthFixture.form(assertionType: "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"))
         #expect(saml.status == 400 && saml.error == "invalid_request")
@@ -228,7 +228,7 @@ extension TokenEndpointResult {
         #expect(run(password).status == 400 && run(password).error == "unsupported_grant_type")
         var twice = AuthFixture.form()
         twice["client_assertion"]?.append(AuthFixture.assertion(claims: AuthFixture.claims(jti: "x5")))
-        #expect(run(twice).status == 401 && run(twice).error == "invalid_client")
+        #expect(run(twice).status == 400 && run(twice).error == "invalid_client")
         var scopeTwice = AuthFixture.form()
         scopeTwice["scope"]?.append("system/Patient.rs")
         #expect(run(scopeTwice).error == "invalid_request")
@@ -259,7 +259,7 @@ extension TokenEndpointResult {
             form["client_id"] = clientID
             let result = AuthFixture.server(records).handleTokenRequest(
                 form: form, tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
-            #expect(result.status == 401 && result.error == "invalid_client")
+            #expect(result.status == 400 && result.error == "invalid_client")
         }
     }
 
@@ -279,7 +279,7 @@ extension TokenEndpointResult {
         for assertion in assertions {
             let result = server.handleTokenRequest(
                 form: AuthFixture.form(assertion: assertion), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
-            #expect(result.status == 401 && result.error == "invalid_client")
+            #expect(result.status == 400 && result.error == "invalid_client")
         }
     }
 

@@ -1,6 +1,7 @@
 // Bearer validation: own tokens, JWT-15 token confusion, per-issuer key sets, JWT-16 refetch limits,
 // introspection with caching, revocation and client suspension.
 
+import FHIR
 import Foundation
 import GatewayCore
 import GatewayCrypto
@@ -24,11 +25,13 @@ import Testing
             body: AuthFixture.jwks([(AuthTokenValidatorTests.partnerKey, "partner-ec-1", .es256)]))
         let revoked = RevokedSet()
 
-        func validator(introspector: (any Introspector)? = nil) -> TokenValidator {
+        func validator(
+            introspector: (any Introspector)? = nil, partner: ExternalIssuer = AuthTokenValidatorTests.partner
+        ) -> TokenValidator {
             let registry = self.registry
             return TokenValidator(
                 ownIssuer: issuer, registry: { registry.value.withLock { $0 } },
-                externalIssuers: [AuthTokenValidatorTests.partner],
+                externalIssuers: [partner],
                 jwksCache: JWKSCache(fetcher: fetcher), introspector: introspector, revocation: revoked)
         }
 
@@ -50,12 +53,13 @@ import Testing
     }
 
     static func partnerToken(
-        kid: String = "partner-ec-1", typ: String = "at+jwt", aud: String = "https://gw.example:8443/fhir"
+        kid: String = "partner-ec-1", typ: String = "at+jwt", aud: String = "https://gw.example:8443/fhir",
+        client: String = "app-7", scope: String = "patient/MedicationDispense.rs"
     ) -> String {
         let header = #"{"alg":"ES256","typ":"\#(typ)","kid":"\#(kid)"}"#
         let claims =
-            #"{"iss":"https://idp.partner.example","aud":"\#(aud)","sub":"app-7","client_id":"app-7","#
-            + #""patient":"pt-alice","scope":"patient/MedicationDispense.rs","iat":1800000000,"exp":1800000300}"#
+            #"{"iss":"https://idp.partner.example","aud":"\#(aud)","sub":"\#(client)","client_id":"\#(client)","#
+            + #""patient":"pt-alice","scope":"\#(scope)","iat":1800000000,"exp":1800000300}"#
         let input = Base64URL.encode(header) + "." + Base64URL.encode(claims)
         return input + "." + Base64URL.encode(try! partnerKey.sign(Array(input.utf8), scheme: .ecdsa(.sha256)))
     }
@@ -131,7 +135,8 @@ import Testing
         let principal = AuthFixture.await { done in
             validator.validate(authorization: "Bearer " + Self.partnerToken(), now: AuthFixture.now, completion: done)
         }
-        #expect((try? principal?.get())?.clientID == "app-7")
+        // The partner's clients are its own namespace, never a registration of this gateway.
+        #expect((try? principal?.get())?.clientID == "https://idp.partner.example#app-7")
         #expect((try? principal?.get())?.patient == "pt-alice")
         #expect((try? principal?.get())?.client == nil)
         let forged = try AuthFixture.gatewayKey.sign(
@@ -192,7 +197,7 @@ import Testing
             let result = AuthFixture.await { done in
                 validator.validate(authorization: "Bearer opaque-good", now: AuthFixture.now, completion: done)
             }
-            #expect((try? result?.get())?.clientID == "ext-1")
+            #expect((try? result?.get())?.clientID == "https://as.example#ext-1")
         }
         #expect(fake.calls.withLock { $0 } == 1)
         let bad = AuthFixture.await { done in
@@ -221,16 +226,48 @@ import Testing
     }
 
     @Test(
-        "A patient claim that is not a clean non-empty string invalidates the token",
+        "A patient claim that is not a plain FHIR id leaves a valid token with an unusable patient context (SCP-04)",
         arguments: [
             JSONValue.string(""), .null, .array([.string("pt-alice"), .string("pt-bob")]), .string("pt-alice "),
+            .string("Patient/pt-alice"), .number("7"),
         ])
-    func patientClaim(patient: JSONValue) {
+    func patientClaim(patient: JSONValue) throws {
         let fixture = Fixture()
         let token = fixture.ownToken(extra: [("patient", patient)])
-        #expect(throws: BearerError.self) {
-            try fixture.validator().validate(authorization: "Bearer " + token, now: AuthFixture.now).get()
+        let principal = try fixture.validator().validate(authorization: "Bearer " + token, now: AuthFixture.now).get()
+        #expect(principal.patient == Principal.unusablePatientContext)
+        #expect(!FHIRSyntax.isValidID(Principal.unusablePatientContext))
+    }
+
+    @Test("A partner token naming a registered client id is not that client; a `clients` binding is, with its scopes")
+    func externalNamespaces() throws {
+        let fixture = Fixture()
+        let token = Self.partnerToken(client: "app-1", scope: "system/MedicationDispense.rs system/Patient.rs")
+        let unbound = AuthFixture.await { done in
+            fixture.validator().validate(authorization: "Bearer " + token, now: AuthFixture.now, completion: done)
         }
+        let stranger = try #require(try unbound?.get())
+        #expect(stranger.clientID == "https://idp.partner.example#app-1" && stranger.client == nil)
+
+        var bound = Self.partner
+        bound.clients = ["app-1": "app-1"]
+        let boundValidator = fixture.validator(partner: bound)
+        let result = AuthFixture.await { done in
+            boundValidator.validate(authorization: "Bearer " + token, now: AuthFixture.now, completion: done)
+        }
+        let principal = try #require(try result?.get())
+        #expect(principal.clientID == "app-1" && principal.client?.id == "app-1")
+        // Cut to the registration (system/MedicationDispense.rs only).
+        #expect(principal.scopes == ["system/MedicationDispense.rs"])
+        // Narrowing the registration narrows the cached bound token at once.
+        fixture.registry.value.withLock { $0 = ClientRegistry([AuthFixture.client(scopes: ["system/Patient.rs"])]) }
+        let narrowed = try boundValidator.validate(authorization: "Bearer " + token, now: AuthFixture.now).get()
+        #expect(narrowed.scopes.isEmpty)
+        // Suspending the registration applies to the bound partner token too, cached or not.
+        fixture.registry.value.withLock { $0 = ClientRegistry([AuthFixture.client(status: .suspended)]) }
+        #expect(
+            boundValidator.validate(authorization: "Bearer " + token, now: AuthFixture.now)
+                == .failure(BearerError(.revoked, "")))
     }
 
     @Test("Rotation keeps the previous key valid for its tokens and publishes both")

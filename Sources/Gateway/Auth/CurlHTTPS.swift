@@ -1,5 +1,6 @@
-// Outbound HTTPS for the authorization side (external issuers' JWKS, RFC 7662 introspection), done with
-// the `curl` program in a subprocess on a Dispatch queue, never on an event loop.
+// Outbound HTTPS done with the `curl` program in a subprocess: for the authorization side (external
+// issuers' JWKS, RFC 7662 introspection) on a Dispatch queue, never on an event loop (`perform`), and for
+// `pdmp-gateway token --cacert` synchronously (`run`, through CLI/TokenTransport.swift).
 //
 // Why curl and not URLSession: FoundationNetworking on Linux offers no supported way to trust a private CA
 // for one request (server-trust challenges are not delivered), and a per-issuer `ca` file is a requirement
@@ -7,8 +8,9 @@
 // upstream host. These fetches are rare (a JWKS refresh every few minutes, one introspection per opaque
 // token per cache TTL), so a process per fetch costs nothing that matters.
 //
-// Guarantees, whatever the server does: https only (`--proto =https`), redirects are never followed (no
-// `-L`; a 3xx is a failed fetch, which is stricter than "no redirects to other hosts"), a total timeout, a
+// Guarantees, whatever the server does: https only (`--proto =https`; the CLI may allow http for tests),
+// redirects are never followed (no `-L`; for `perform` any answer but 200, 3xx included, is a failed fetch,
+// which is stricter than "no redirects to other hosts"), a total timeout, a
 // body cap enforced while reading (curl's `--max-filesize` only sees a declared length), `~/.curlrc` is
 // never read (`-q`), and secrets (introspection credentials, the token) go through stdin, not argv, so
 // they never show in a process listing.
@@ -31,6 +33,8 @@ struct CurlRequest: Sendable {
     var formBody: String?
     /// HTTP Basic credentials (RFC 7662 §2.1 lets the resource server authenticate this way).
     var basicAuth: (user: String, password: String)?
+    /// Also allow `http://` (only `pdmp-gateway token`, whose `--token-url` may be plain HTTP in tests).
+    var allowPlainHTTP = false
 }
 
 /// What came back.
@@ -81,7 +85,12 @@ enum CurlHTTPS {
             return completion(.failure(CurlFailure("too many outbound fetches in flight")))
         }
         queue.async {
-            let result = Result { () throws(CurlFailure) in try run(request) }
+            let result = Result { () throws(CurlFailure) in
+                let response = try run(request)
+                // 3xx included: redirects are never followed.
+                guard response.status == 200 else { throw CurlFailure("HTTP status \(response.status)") }
+                return response
+            }
             inFlight.subtract(1, ordering: .relaxed)
             completion(result)
         }
@@ -93,7 +102,8 @@ enum CurlHTTPS {
 
     static func arguments(_ request: CurlRequest) -> [String] {
         var arguments = [
-            "-q", "--silent", "--show-error", "--proto", "=https", "--max-redirs", "0",
+            "-q", "--silent", "--show-error", "--proto", request.allowPlainHTTP ? "=https,http" : "=https",
+            "--max-redirs", "0",
             "--max-time", String(format: "%.3f", request.timeoutSeconds),
             "--max-filesize", String(request.maxBodyBytes), "--header", "Accept: application/json",
             "--output", "-", "--config", "-",
@@ -121,8 +131,12 @@ enum CurlHTTPS {
         return out
     }
 
+    /// Performs `request` on the calling thread and returns whatever status the server answered.
     static func run(_ request: CurlRequest) throws(CurlFailure) -> CurlResponse {
-        guard request.url.lowercased().hasPrefix("https://") else { throw CurlFailure("not an https URL") }
+        let url = request.url.lowercased()
+        guard url.hasPrefix("https://") || (request.allowPlainHTTP && url.hasPrefix("http://")) else {
+            throw CurlFailure("not an https URL")
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments(request)
@@ -174,10 +188,7 @@ enum CurlHTTPS {
             }
         }
         guard exit == 0 else { throw CurlFailure("curl exit \(exit): \(messages.joined(separator: " | "))") }
-        guard let status, status == 200 else {
-            // 3xx included: redirects are never followed.
-            throw CurlFailure("HTTP status \(status.map(String.init) ?? "unknown")")
-        }
+        guard let status, status > 0 else { throw CurlFailure("no HTTP status") }
         return CurlResponse(status: status, cacheControl: cacheControl, body: body)
     }
 }

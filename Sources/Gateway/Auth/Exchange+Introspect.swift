@@ -7,9 +7,11 @@
 // to decide which callers may introspect, because answers reveal other clients' grants: only registered,
 // active clients with the role `token-introspection` in clients.yaml may; others get 403.
 // Decisions pinned by the tests: 405 for other methods, 400 `invalid_request` for a non-form body or a
-// missing/repeated `token`, 401 `invalid_token` (with the RFC 6750 challenge) for a missing or bad caller
-// token, 403 `insufficient_scope` without the role, else 200 with `{"active": …}`.
+// missing/repeated `token`, 401 (with the RFC 6750 challenge, and an error_description that names the
+// expected authentication) for a missing or bad caller token, 403 `insufficient_scope` without the role,
+// else 200 with `{"active": …}`. Every decision is audited (ITI-102 shape, issue #7).
 
+import Audit
 import Foundation
 import GatewayCore
 import GatewayHTTP
@@ -19,8 +21,13 @@ extension Exchange {
     /// The clients.yaml role that allows a client to call `/auth/introspect`.
     static let introspectionRole = "token-introspection"
 
-    // TODO(#7): introspection calls are not written to the audit trail yet (no AuditEvent subject for them).
+    /// What a 401 tells the caller to do (RFC 7662 §2.1 leaves the method to the AS; docs/cli.md).
+    static let introspectionAuthentication = "This endpoint expects Authorization: Bearer with a gateway access "
+        + "token that a registered client with the token-introspection role obtained at /auth/token "
+        + "(client_credentials with private_key_jwt)."
+
     func introspectEndpoint() {
+        introspectionAudit = AuditIntrospection(endpointURL: snapshot.config.publicBaseURL + "/auth/introspect")
         guard request.method == "POST" else {
             return introspectAnswer(405, ["error": "invalid_request", "error_description": "Use POST."])
         }
@@ -45,14 +52,13 @@ extension Exchange {
     }
 
     func introspectCaller(_ caller: Result<Principal, BearerError>, token: String) {
-        let principal: Principal
         switch caller {
         case .success(let found): principal = found
         case .failure(let error): return introspectUnauthorized(error)
         }
         // Only the gateway's own tokens authenticate a registered client here; external issuers vouch for
         // FHIR access, not for this endpoint.
-        guard principal.issuer == snapshot.config.auth.issuer, let client = principal.client,
+        guard let principal, principal.issuer == snapshot.config.auth.issuer, let client = principal.client,
               client.roles.contains(Self.introspectionRole)
         else {
             return introspectAnswer(403, [
@@ -62,7 +68,10 @@ extension Exchange {
         }
         logger.info("token introspected", metadata: ["client.id": client.id])
         let body = services.validator.introspectionResponse(token: token, now: now)
-        send(Responses.json(body, requestID: requestID))
+        introspectionAudit?.active = body["active"]?.boolValue
+        introspectionAudit?.introspectedTokenJTI = body["jti"]?.stringValue
+        let response = Responses.json(body, requestID: requestID)
+        record(.success, description: nil) { $0.send(response) }
     }
 
     /// RFC 6750 §3.1: 401 with a `Bearer` challenge (an `error` only when credentials were presented).
@@ -70,14 +79,18 @@ extension Exchange {
         let challenge = (error.bearerChallenge ?? [])
             .map { "\($0.0)=\"\($0.1)\"" }.joined(separator: ", ")
         let code = error.reason == .missing ? "invalid_request" : "invalid_token"
+        let description = error.publicMessage + ". " + Self.introspectionAuthentication
         var response = Responses.json(
-            ["error": .string(code), "error_description": .string(error.publicMessage)], status: 401,
-            requestID: requestID)
+            ["error": .string(code), "error_description": .string(description)], status: 401, requestID: requestID)
         response.headers.add("WWW-Authenticate", challenge.isEmpty ? "Bearer" : "Bearer " + challenge)
-        send(response)
+        refusal = "\(code): \(error.detail)"
+        record(.denied(status: 401), description: code) { $0.send(response) }
     }
 
     func introspectAnswer(_ status: Int, _ body: JSONValue) {
-        send(Responses.json(body, status: status, requestID: requestID))
+        let response = Responses.json(body, status: status, requestID: requestID)
+        let code = body["error"]?.stringValue ?? "error"
+        refusal = code
+        record(.denied(status: status), description: code) { $0.send(response) }
     }
 }

@@ -45,6 +45,7 @@ struct TrustSources {
                 issuer: entry.issuer, jwksURL: jwksURL, algorithms: algorithms,
                 audience: entry.audience ?? config.publicFHIRBase)
             profile.leeway = Double(config.auth.leewaySeconds)
+            profile.clients = entry.clients
             profiles.append(profile)
             if let ca = entry.caFile { caFiles[jwksURL] = ca }
         }

@@ -145,7 +145,7 @@ enum ClientsCommand {
         return json
     }
 
-    /// A one-key JWK Set from a PEM public key. `kid` defaults to the file name without extension; `alg` to
+    /// A one-key JWK Set from a PEM public key. `kid` defaults to the RFC 7638 thumbprint; `alg` to
     /// ES256/ES384/ES512 by curve, or RS384 for RSA (SMART 2.2 servers must support ES384 and RS384).
     static func keySet(pemFile: String, kid: String?, alg: String?, output: CLIOutput) throws -> JSONValue {
         let text = try MoreCommands.readText(pemFile, what: "public key")
@@ -161,7 +161,7 @@ enum ClientsCommand {
             key = derived
         }
         let algorithm = try TokenCommand.algorithm(alg, for: key.kind)
-        let keyID = kid ?? TokenCommand.defaultKeyID(pemFile)
+        let keyID = kid ?? TokenCommand.defaultKeyID(key)
         let jwk = JWK.publicJSON(for: key, keyID: keyID, algorithm: algorithm)
         return .object(JSONObject([("keys", .array([jwk]))]))
     }

@@ -98,8 +98,9 @@ enum TokenCommand {
     ) throws -> String {
         let algorithm = try algorithm(alg, for: key.kind)
         do {
+            let keyID = try kid ?? defaultKeyID(key.publicKey())
             let assertion = try ClientAssertion.make(
-                clientID: clientID, tokenURL: tokenURL, key: key, kid: kid ?? defaultKeyID(keyFile),
+                clientID: clientID, tokenURL: tokenURL, key: key, kid: keyID,
                 algorithm: algorithm, now: now)
             return ClientAssertion.tokenRequestBody(assertion: assertion, scopes: scopes)
         } catch {
@@ -139,8 +140,9 @@ enum TokenCommand {
         }
     }
 
-    /// The key id when `--kid` is not given: the key file's name without its extension.
-    static func defaultKeyID(_ file: String) -> String {
-        ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+    /// The key id when `--kid` is not given: the RFC 7638 thumbprint of the public key, which is what
+    /// `clients add --public-key` registers by default and what the demo and smart-fetch use.
+    static func defaultKeyID(_ key: PublicKey) -> String {
+        JWK.thumbprint(of: key)
     }
 }

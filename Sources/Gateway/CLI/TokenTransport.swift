@@ -1,7 +1,8 @@
 // The one HTTP request of `pdmp-gateway token`. Foundation's URLSession is used when the system trust store
 // suffices. On Linux, swift-corelibs-foundation's URLSession always verifies against the system bundle and
 // offers no way to add a CA (no server-trust challenge, no CA-file setting), so with `--cacert` the request
-// is made by `curl --cacert FILE` instead, with the body on stdin (the assertion never appears in `ps`).
+// is made by curl with the gateway's own outbound runner (`CurlHTTPS.run`), with the body on stdin (the
+// assertion never appears in `ps`).
 
 import Dispatch
 import Foundation
@@ -53,38 +54,17 @@ enum TokenTransport {
         return try outcome.withLock { $0 }.get()
     }
 
+    /// Through the shared curl runner (Sources/Gateway/Auth/CurlHTTPS.swift): the URL and the body go in
+    /// on stdin, `~/.curlrc` is ignored, redirects are not followed, the answer is capped at 1 MiB.
     static func viaCurl(url: URL, body: String, caFile: String, timeout: Double) throws(CommandFailure) -> Response {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "curl", "--silent", "--show-error", "--proto", "=https,http", "--max-time", String(Int(timeout)),
-            "--cacert", caFile, "--request", "POST",
-            "--header", "Content-Type: application/x-www-form-urlencoded", "--header", "Accept: application/json",
-            "--data-binary", "@-", "--write-out", "\n%{http_code}", url.absoluteString,
-        ]
-        let input = Pipe()
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
+        let request = CurlRequest(
+            url: url.absoluteString, caFile: caFile, timeoutSeconds: timeout, maxBodyBytes: 1 << 20, formBody: body,
+            allowPlainHTTP: true)
         do {
-            try process.run()
+            let response = try CurlHTTPS.run(request)
+            return Response(status: response.status, body: response.body)
         } catch {
-            throw CommandFailure("--cacert needs curl, which could not be started: \(error)")
+            throw CommandFailure("cannot reach \(url.absoluteString): \(error.description)")
         }
-        input.fileHandleForWriting.write(Data(body.utf8))
-        try? input.fileHandleForWriting.close()
-        let out = [UInt8](output.fileHandleForReading.readDataToEndOfFile())
-        let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        // The last line is the status that --write-out appended; "000" when no response arrived.
-        let split = out.lastIndex(of: 0x0A) ?? 0
-        let status = Int(String(decoding: out[(out.isEmpty ? 0 : split + 1)...], as: UTF8.self)) ?? 0
-        guard process.terminationStatus == 0, status != 0 else {
-            let reason = err.trimmingCharacters(in: .whitespacesAndNewlines)
-            throw CommandFailure("cannot reach \(url.absoluteString): \(reason.isEmpty ? "curl failed" : reason)")
-        }
-        return Response(status: status, body: Array(out[..<split]))
     }
 }

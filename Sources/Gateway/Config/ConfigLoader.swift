@@ -257,6 +257,7 @@ private final class Reader {
         for item in items {
             keys(item, [
                 "issuer", "jwks_url", "introspection_url", "algorithms", "audience", "client_id", "client_secret", "ca",
+                "clients",
             ])
             guard let issuer = attempt({ try item.string(at: "issuer") }) else { continue }
             let jwks = attempt { try item.optionalString(at: "jwks_url") } ?? nil
@@ -274,6 +275,10 @@ private final class Reader {
             for name in algorithms where JWSAlgorithm(rawValue: name) == nil {
                 errors.append(YAMLDecodingError(at: item, "unsupported algorithm '\(name)' (RS*, PS*, ES*)"))
             }
+            if introspection != nil, item["clients"] != nil {
+                // Opaque tokens are never bound to a registration; a silently ignored mapping would mislead.
+                errors.append(YAMLDecodingError(at: item, "'clients' applies to jwks_url issuers only"))
+            }
             let ca = attempt { try item.optionalString(at: "ca").map(path) } ?? nil
             if let ca, !FileManager.default.isReadableFile(atPath: ca) {
                 errors.append(YAMLDecodingError(at: item, "cannot read \(ca)"))
@@ -283,9 +288,23 @@ private final class Reader {
                 audience: attempt { try item.optionalString(at: "audience") } ?? nil,
                 introspectionClientID: attempt { try item.optionalString(at: "client_id") } ?? nil,
                 introspectionClientSecret: attempt { try item.optionalString(at: "client_secret") } ?? nil,
-                caFile: ca))
+                caFile: ca, clients: readIssuerClients(item)))
         }
         return out
+    }
+
+    /// `external_issuers[].clients`: `{<issuer's client id>: <registered client id>}`, strings only.
+    func readIssuerClients(_ item: YAMLNode) -> [String: String] {
+        guard let node = attempt({ try item.optional("clients") }) ?? nil else { return [:] }
+        guard let entries = attempt({ try node.mapping() }) else { return [:] }
+        var clients: [String: String] = [:]
+        for entry in entries {
+            guard let from = attempt({ try entry.key.string() }), let to = attempt({ try entry.value.string() }) else {
+                continue
+            }
+            clients[from] = to
+        }
+        return clients
     }
 
     func readAudit(_ root: YAMLNode) -> AuditConfig? {

@@ -131,6 +131,9 @@ public struct ExternalIssuerConfig: Sendable {
     /// PEM CA bundle that verifies this issuer's `jwks_url` / `introspection_url` server (a private CA);
     /// nil = the system trust store.
     public var caFile: String? = nil
+    /// `clients`: this issuer's client ids bound to registered client ids. A token of an unlisted client
+    /// never acts as a registered client (its principal is `<issuer>#<client id>`).
+    public var clients: [String: String] = [:]
 }
 
 public struct AuditConfig: Sendable {

@@ -34,6 +34,8 @@ final class Exchange {
     var responsePatients: Set<String> = []
     var tokenAudit: AuditTokenRequest?
     var tokenClientID: String?
+    /// Set by `/auth/introspect` (Sources/Gateway/Auth/Exchange+Introspect.swift): its audit subject.
+    var introspectionAudit: AuditIntrospection?
     /// Why the gateway refused the request, for the access log (never sent to the requester).
     var refusal: String?
 
@@ -546,8 +548,7 @@ final class Exchange {
     /// client gets 503 instead (issue #7: never silently unaudited). With `audit.enabled: false` (loopback
     /// load-test comparisons only, warned about at start) no record is built or written.
     func record(_ outcome: AuditInput.Outcome, description: String?, then: @escaping (Exchange) -> Void) {
-        guard snapshot.config.audit.enabled, routeName == "fhir" || routeName == "token" || routeName == "other"
-        else {
+        guard snapshot.config.audit.enabled, ["fhir", "token", "introspect", "other"].contains(routeName) else {
             return then(self)
         }
         let event = services.auditBuilder.build(auditInput(outcome, description: description))
@@ -572,6 +573,8 @@ final class Exchange {
         let subject: AuditInput.Subject
         if let tokenAudit {
             subject = .tokenRequest(tokenAudit)
+        } else if let introspectionAudit {
+            subject = .introspection(introspectionAudit)
         } else {
             subject = .fhir(interaction ?? Interaction(kind: .operation, method: request.method, operation: "unclassified"))
         }

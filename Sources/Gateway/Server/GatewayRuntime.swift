@@ -174,11 +174,18 @@ public final class GatewayRuntime: Sendable {
             fhirBaseURL: config.publicFHIRBase, tokenEndpointURL: config.tokenURL, identifierHashKey: auditKey))
         // External issuers, the HTTPS JWKS fetcher and introspection (Sources/Gateway/Auth/TrustSources.swift).
         let trust = try TrustSources(config: config)
+        // Without Redis, used assertion jtis also go to a file so that a restart cannot re-open them
+        // (TOK-01 (d); Sources/Gateway/Auth/DurableReplayCache.swift).
+        let durableReplay = config.sharedState == "memory"
+            ? DurableReplayCache(
+                path: (config.audit.directory as NSString).appendingPathComponent(DurableReplayCache.fileName),
+                clock: { clock.now() }, logger: logger)
+            : nil
         return GatewayServices(
             snapshot: snapshot, issuer: issuer,
             sharedState: try makeSharedState(config: config, logger: logger, clock: clock), auditSink: sink,
             auditBuilder: builder, jwksCache: trust.jwksCache, externalIssuers: trust.externalIssuers,
-            introspector: trust.introspector, clock: clock, logger: logger)
+            introspector: trust.introspector, replayCache: durableReplay, clock: clock, logger: logger)
     }
 
     /// `shared_state: memory` or a Redis URL (issue #8). Redis is not required to be up at start: the

@@ -64,7 +64,8 @@ public final class GatewayServices: Sendable {
     init(
         snapshot: GatewaySnapshot, issuer: TokenIssuer, sharedState: SharedStores,
         auditSink: AuditFileSink, auditBuilder: AuditEventBuilder, jwksCache: JWKSCache?,
-        externalIssuers: [ExternalIssuer], introspector: (any Introspector)? = nil, clock: any Clock, logger: Logger
+        externalIssuers: [ExternalIssuer], introspector: (any Introspector)? = nil,
+        replayCache: (any ReplayCache)? = nil, clock: any Clock, logger: Logger
     ) {
         let current = SnapshotBox(snapshot)
         self.current = current
@@ -79,7 +80,8 @@ public final class GatewayServices: Sendable {
         var serverConfig = AuthorizationServerConfig()
         serverConfig.leeway = Double(snapshot.config.auth.leewaySeconds)
         self.authorizationServer = AuthorizationServer(
-            registry: snapshot.registry, issuer: issuer, replayCache: sharedState.replay, jwksCache: jwksCache,
+            registry: snapshot.registry, issuer: issuer, replayCache: replayCache ?? sharedState.replay,
+            jwksCache: jwksCache,
             config: serverConfig)
         var validatorConfig = TokenValidatorConfig()
         validatorConfig.maxTokenLength = snapshot.config.limits.tokenBytes

@@ -6,9 +6,14 @@ public import GatewayCore
 extension TokenValidator {
     /// The RFC 7662 answer for `token` at `now`. Active answers carry what SMART requires (`active`, `scope`,
     /// `client_id`, `exp`) plus `iss`, `sub`, `jti`, `token_type` and `patient` when present; everything
-    /// else is `{"active": false}` with no other member (RFC 7662 §2.2).
+    /// else, a token with an unusable patient claim included, is `{"active": false}` with no other member
+    /// (RFC 7662 §2.2).
     public func introspectionResponse(token: String, now: Double) -> JSONValue {
-        guard case .success(let principal) = validate(authorization: "Bearer " + token, now: now) else {
+        // A token whose patient context is unusable (SCP-04) is inactive here: a resource server that
+        // trusted the answer could not enforce that context.
+        guard case .success(let principal) = validate(authorization: "Bearer " + token, now: now),
+            principal.patient != Principal.unusablePatientContext
+        else {
             return JSONBuild.object([("active", .bool(false))])
         }
         var members: [(String, JSONValue)] = [

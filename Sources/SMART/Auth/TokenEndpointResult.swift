@@ -11,7 +11,7 @@ public struct TokenEndpointResult: Sendable {
         case refused(error: String, clientID: String?)
     }
 
-    /// HTTP status (200, 400, 401 or 503).
+    /// HTTP status (200, 400 or 503; 429 comes from the endpoint wiring).
     public let status: Int
     /// RFC 6749 §5.1 or §5.2 JSON.
     public let body: JSONValue
@@ -59,11 +59,12 @@ struct TokenRequestError: Error {
         case unsupportedGrantType = "unsupported_grant_type"
         case temporarilyUnavailable = "temporarily_unavailable"
 
-        /// 400 except `invalid_client` (401, RFC 6749 §5.2 allows it; no `WWW-Authenticate` because the
-        /// client did not use the Authorization header) and a replay store outage (503, fail closed).
+        /// 400 for every RFC 6749 §5.2 code, `invalid_client` included (SPEC-DIGEST §1.6 step 9 and §1.8:
+        /// 401 is only required with `WWW-Authenticate` for a client that authenticated through the
+        /// Authorization header, which `private_key_jwt` never does; Inferno accepts 400). A replay store
+        /// outage is 503 (fail closed).
         var status: Int {
             switch self {
-            case .invalidClient: 401
             case .temporarilyUnavailable: 503
             default: 400
             }

@@ -40,6 +40,9 @@ public struct ExternalIssuer: Sendable {
     public var maxLifetime: Double = 3600
     /// Claim names.
     public var mapping = ClaimMapping()
+    /// This issuer's client ids bound to registered clients (`external_issuers[].clients`). Unlisted
+    /// clients stay in the issuer's namespace (`<issuer>#<client id>`, no registry record).
+    public var clients: [String: String] = [:]
 
     /// An issuer profile with default type, leeway, lifetime and mapping.
     public init(issuer: String, jwksURL: String, algorithms: Set<JWSAlgorithm>, audience: String) {

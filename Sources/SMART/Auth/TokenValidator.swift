@@ -150,7 +150,7 @@ public final class TokenValidator: Sendable {
         return Result { () throws(JOSEError) in
             try VerifiedJWT.verify(token, keys: ownIssuer.verificationKeys(now: now), rules: rules, now: now)
         }.mapError(Self.bearerError).flatMap { jwt in
-            PrincipalMapping.principal(jwt, mapping: ClaimMapping(), requireRegistered: true, registry: registry())
+            PrincipalMapping.own(jwt, registry: registry())
         }
     }
 
@@ -163,7 +163,7 @@ public final class TokenValidator: Sendable {
         return Result { () throws(JOSEError) in
             try VerifiedJWT.verify(token, keys: keys, rules: rules, now: now)
         }.mapError(Self.bearerError).flatMap { jwt in
-            PrincipalMapping.principal(jwt, mapping: profile.mapping, requireRegistered: false, registry: registry())
+            PrincipalMapping.external(jwt, profile: profile, registry: registry())
         }
     }
 
@@ -193,7 +193,8 @@ public final class TokenValidator: Sendable {
         }
     }
 
-    /// Checks that still apply to a cached principal: revocation, and a registered client still active.
+    /// Checks that still apply to a cached principal: revocation, a registered client still active, and a
+    /// bound external client's current registered scopes.
     private func recheck(_ principal: Principal) -> Result<Principal, BearerError> {
         if let revocation, revocation.isRevoked(jti: principal.tokenID, clientID: principal.clientID) {
             return .failure(BearerError(.revoked, "revoked"))
@@ -204,6 +205,11 @@ public final class TokenValidator: Sendable {
         }
         var current = principal
         current.client = record.client
+        if principal.issuer != ownIssuer.issuer {
+            // An external principal bound by `clients:`: held to the registration's current scopes, also
+            // while its token is cached (PrincipalMapping.bind).
+            current.scopes = ScopeMediation.grant(requested: principal.scopes, registered: record.client.allowedScopes)
+        }
         return .success(current)
     }
 
