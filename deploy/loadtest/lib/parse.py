@@ -111,6 +111,11 @@ def parse_h2load(out, log_path):
     res["errors"] = max(bad, failed + non2xx)
     if unfinished:
         res["note"] = f"{unfinished} requests unanswered when the run stopped (counted in p50/p99 as lower bounds)"
+    m = re.search(r"requests: \d+ total, (\d+) started, (\d+) done", out)
+    if m and int(m.group(1)) > 0 and int(m.group(2)) == 0:
+        # Streams still open at the end are normal (connections x streams in flight) and h2load logs only
+        # finished ones; none finished at all means the responses stalled.
+        res["note"] = f"none of the {m.group(1)} requests started finished: responses stalled"
     if res["rps"] is None:
         res["note"] = "h2load produced no result"
     return res

@@ -10,6 +10,9 @@ protocol, and a check:
   min_ratio "issue3": the nginx comparison (issue 3: req/s >= 1.0x and p99 <= 1.2x; issue 2: req/s >= 0.8x)
   min_ratio "idle":   RSS <= 64 MiB with the idle connections open (issue 3)
   min_ratio a number: req/s ratio >= that number
+  min_ratio ">=N/s":  req/s >= N (an absolute target, e.g. issue 4's RS384 issuance rate)
+  min_ratio "+cpu<=N ms": the target's CPU time per request minus the reference's, in ms, <= N (what a
+                      feature costs per response, e.g. issue 5's compartment check of a 1 MB Bundle)
   min_ratio empty:    reported only
 The CPU column is the target's own CPU time (all its processes) divided by the requests it served; its
 ratio is the noise-resistant one.
@@ -38,7 +41,7 @@ def ratio(a, b):
     return a / b if a is not None and b not in (None, 0) else None
 
 
-def check(row, rps_ratio, p99_ratio):
+def check(row, rps_ratio, p99_ratio, base=None):
     rule = row.get("min_ratio") or ""
     if row["target"] == row.get("reference"):
         return "ref" if rule else ""
@@ -47,6 +50,17 @@ def check(row, rps_ratio, p99_ratio):
         return "n/a" if rss is None else ("pass" if rss / 1024 <= RSS_LIMIT_MIB else "miss RSS")
     if not rule:
         return ""
+    if rule.startswith(">="):
+        limit = float(rule[2:].removesuffix("/s"))
+        rps = row.get("rps")
+        return "n/a" if rps is None else (f"pass (>= {limit:,.0f}/s)" if rps >= limit else f"miss (< {limit:,.0f}/s)")
+    if rule.startswith("+cpu<="):
+        limit = float(rule[len("+cpu<="):].removesuffix("ms").strip())
+        mine, ref = row.get("cpu_us_per_req"), (base or {}).get("cpu_us_per_req")
+        if mine is None or ref is None:
+            return "n/a"
+        extra = (mine - ref) / 1000.0
+        return f"{'pass' if extra <= limit else 'miss'} ({extra:+,.1f} ms, <= {limit:g})"
     if rps_ratio is None:
         return "n/a"
     if rule == "issue3":
@@ -74,7 +88,7 @@ def build_rows(results):
             "" if idle else fmt(r.get("cpu_us_per_req"), 0),
             times(rps_ratio) if compared else "", times(p99_ratio) if compared else "",
             times(cpu_ratio) if compared else "",
-            check(r, rps_ratio, p99_ratio),
+            check(r, rps_ratio, p99_ratio, base),
         ])
         if r.get("note"):
             notes.append((f"{r['scenario']} / {r['protocol']} / {r['target']}", r["note"]))
