@@ -252,19 +252,6 @@ public struct AuditEventBuilder: Sendable {
         return request.path + "?" + redactedQuery(query)
     }
 
-    /// Replaces the value of any query parameter that names an SSN system (issue #7: no SSN in the audit).
-    func redactedQuery(_ query: String) -> String {
-        let parts = query.split(separator: "&", omittingEmptySubsequences: false).map { part -> String in
-            let decoded = (String(part).removingPercentEncoding ?? String(part)).lowercased()
-            guard forbiddenIdentifierSystems.contains(where: { decoded.contains($0.lowercased()) }) else {
-                return String(part)
-            }
-            let name = part.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
-            return name + "=[REDACTED]"
-        }
-        return parts.joined(separator: "&")
-    }
-
     func detail(_ type: String, _ value: String) -> JSONValue {
         .obj([("type", .str(type)), ("valueString", .str(value))])
     }

@@ -29,7 +29,7 @@ extension FHIRClassifier {
         case "pdmp-history":
             // SPEC-DIGEST §4.2 / open question 22: `[base]/$pdmp-history` and `[base]/Patient/$pdmp-history`.
             guard request.method == "POST", id == nil, type == nil || type == "Patient" else {
-                throw .methodNotAllowed("$pdmp-history is POST [base]/$pdmp-history or [base]/Patient/$pdmp-history")
+                throw .methodNotAllowed("$pdmp-history is POST [base]/$pdmp-history or [base]/Patient/$pdmp-history", allow: "POST")
             }
             try requireNoOperationQuery(request)
             let parameters = try resourceBody(request, type: "Parameters")
@@ -38,7 +38,7 @@ extension FHIRClassifier {
             interaction.returnedTypes = Self.pdmpResultTypes
         case "process-message":
             guard request.method == "POST", id == nil, type == nil else {
-                throw .methodNotAllowed("$process-message is POST [base]/$process-message")
+                throw .methodNotAllowed("$process-message is POST [base]/$process-message", allow: "POST")
             }
             try requireNoOperationQuery(request)
             let body = try jsonBody(request)

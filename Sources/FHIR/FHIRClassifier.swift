@@ -73,7 +73,7 @@ public struct FHIRClassifier: Sendable {
         case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE": return method
         case _ where method.uppercased() != method:
             throw .invalid("HTTP methods are case-sensitive")  // PATH-06
-        default: throw .methodNotAllowed("The method is not supported on the FHIR API")
+        default: throw .methodNotAllowed("The method is not supported on the FHIR API", allow: "GET, HEAD, POST, PUT, PATCH, DELETE")
         }
     }
 
@@ -85,7 +85,7 @@ public struct FHIRClassifier: Sendable {
         guard let first = segments.first else { return try classifyBase(request, allowBundle: allowBundle) }
         if first == "metadata" && segments.count == 1 {
             guard request.method == "GET" || request.method == "HEAD" else {
-                throw .methodNotAllowed("metadata only supports GET")
+                throw .methodNotAllowed("metadata only supports GET", allow: "GET, HEAD")
             }
             return Interaction(kind: .capabilities, method: request.method)
         }
@@ -112,7 +112,7 @@ public struct FHIRClassifier: Sendable {
             guard allowBundle else { throw .invalid("Bundles cannot be nested") }  // BND-03
             return try classifyBundle(request)
         default:
-            throw .methodNotAllowed("Only GET and POST are defined on the FHIR base")
+            throw .methodNotAllowed("Only GET and POST are defined on the FHIR base", allow: "GET, HEAD, POST")
         }
     }
 
@@ -127,7 +127,7 @@ public struct FHIRClassifier: Sendable {
         case "PUT", "DELETE", "PATCH":
             return try classifyConditional(request, type: type)
         default:
-            throw .methodNotAllowed("Method not allowed on a resource type")
+            throw .methodNotAllowed("Method not allowed on a resource type", allow: "GET, HEAD, POST, PUT, PATCH, DELETE")
         }
     }
 
@@ -137,11 +137,11 @@ public struct FHIRClassifier: Sendable {
     {
         switch child {
         case "_search":
-            guard request.method == "POST" else { throw .methodNotAllowed("_search requires POST") }
+            guard request.method == "POST" else { throw .methodNotAllowed("_search requires POST", allow: "POST") }
             return try classifyPostSearch(request, type: type)
         case "_history":
             guard request.method == "GET" || request.method == "HEAD" else {
-                throw .methodNotAllowed("History requires GET")
+                throw .methodNotAllowed("History requires GET", allow: "GET, HEAD")
             }
             let parameters = try historyParameters(request.query)
             return Interaction(
@@ -178,7 +178,7 @@ public struct FHIRClassifier: Sendable {
             try requireNoQuery(request)
             interaction.kind = .delete
         default:
-            throw .methodNotAllowed("Method not allowed on a resource instance")
+            throw .methodNotAllowed("Method not allowed on a resource instance", allow: "GET, HEAD, PUT, PATCH, DELETE")
         }
         return interaction
     }
@@ -191,7 +191,7 @@ public struct FHIRClassifier: Sendable {
         if child.hasPrefix("$") { return try classifyOperation(request, type: type, id: id) }
         if child == "_history" {
             guard request.method == "GET" || request.method == "HEAD" else {
-                throw .methodNotAllowed("History requires GET")
+                throw .methodNotAllowed("History requires GET", allow: "GET, HEAD")
             }
             let parameters = try historyParameters(request.query)
             return Interaction(
@@ -208,7 +208,7 @@ public struct FHIRClassifier: Sendable {
         guard segments[2] == "_history", FHIRSyntax.isValidID(id), FHIRSyntax.isValidID(segments[3]) else {
             throw .invalid("Unknown FHIR URL form")
         }
-        guard request.method == "GET" || request.method == "HEAD" else { throw .methodNotAllowed("vread requires GET") }
+        guard request.method == "GET" || request.method == "HEAD" else { throw .methodNotAllowed("vread requires GET", allow: "GET, HEAD") }
         let parameters = try readParameters(request.query, type: type)
         return Interaction(
             kind: .vread, method: request.method, resourceType: type, id: id, versionId: segments[3],
@@ -223,7 +223,7 @@ public struct FHIRClassifier: Sendable {
             throw .refused("Only Patient compartment searches are supported")  // FHIR-05 (e)
         }
         guard request.method == "GET" || request.method == "HEAD" else {
-            throw .methodNotAllowed("Compartment search requires GET")
+            throw .methodNotAllowed("Compartment search requires GET", allow: "GET, HEAD")
         }
         // `Patient/{id}/*` never gets here: `*` is not a path byte (Router and CanonicalTarget refuse it
         // with 400), so every compartment search names one member type the scopes can be checked against.

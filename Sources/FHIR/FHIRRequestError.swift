@@ -9,12 +9,17 @@ public struct FHIRRequestError: HTTPResponseError, Hashable, Sendable, CustomStr
     public let status: Int
     public let issueType: IssueType
     public let publicMessage: String
+    /// For a 405: the methods the URL supports (RFC 9110 §15.5.6 `Allow`).
+    public let allow: String?
 
-    public init(status: Int, issueType: IssueType, _ message: String) {
+    public init(status: Int, issueType: IssueType, _ message: String, allow: String? = nil) {
         self.status = status
         self.issueType = issueType
         self.publicMessage = message
+        self.allow = allow
     }
+
+    public var extraHeaders: [(String, String)] { allow.map { [("Allow", $0)] } ?? [] }
 
     public var description: String { "\(status) \(issueType.rawValue): \(publicMessage)" }
 
@@ -28,9 +33,9 @@ public struct FHIRRequestError: HTTPResponseError, Hashable, Sendable, CustomStr
         FHIRRequestError(status: 403, issueType: .forbidden, message)
     }
 
-    /// 405: the method is not defined for this kind of URL.
-    public static func methodNotAllowed(_ message: String) -> FHIRRequestError {
-        FHIRRequestError(status: 405, issueType: .notSupported, message)
+    /// 405: the method is not defined for this kind of URL; `allow` lists those that are.
+    public static func methodNotAllowed(_ message: String, allow: String) -> FHIRRequestError {
+        FHIRRequestError(status: 405, issueType: .notSupported, message, allow: allow)
     }
 
     /// 415: a body the gateway will not inspect, so it will not forward it either (FHIR-20).

@@ -1,6 +1,7 @@
 // Running helper programs from tests (curl, the Python recorder), with bounded waits.
 
 import Foundation
+import Gateway
 
 /// The result of a finished program.
 public struct ProcessOutput: Sendable {
@@ -14,28 +15,20 @@ public struct ProcessOutput: Sendable {
 public enum Subprocess {
     /// Runs `executable` with `arguments` to completion, feeding `stdin`.
     public static func run(_ executable: String, _ arguments: [String], stdin: [UInt8] = []) throws -> ProcessOutput {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input
-        try process.run()
+        // ChildProcess: a clean signal mask and dispositions, whatever thread the test runs on.
+        let child = try ChildProcess(executable: executable, arguments: arguments)
         // The child may exit before reading everything (e.g. a server that closes early): not an error here.
         signal(SIGPIPE, SIG_IGN)
-        if !stdin.isEmpty { try? input.fileHandleForWriting.write(contentsOf: Data(stdin)) }
-        try? input.fileHandleForWriting.close()
+        if !stdin.isEmpty { try? child.stdin?.write(contentsOf: Data(stdin)) }
+        try? child.stdin?.close()
         // Read both pipes concurrently so that neither can fill up and block the child.
         let errData = LockedData()
-        let errThread = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+        let errThread = Thread { errData.set(child.stderr?.readDataToEndOfFile() ?? Data()) }
         errThread.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let outData = child.stdout?.readDataToEndOfFile() ?? Data()
+        let status = child.wait()
         while !errData.isSet { usleep(1000) }
-        return ProcessOutput(
-            status: process.terminationStatus, stdout: Array(outData),
-            stderr: String(decoding: errData.value, as: UTF8.self))
+        return ProcessOutput(status: status, stdout: Array(outData), stderr: String(decoding: errData.value, as: UTF8.self))
     }
 
     /// Finds a program on PATH (or the usual places).

@@ -6,7 +6,9 @@
 // `redisSetTimeout`), so a slow or silent Redis holds a loop for at most the deadline per socket
 // operation of one pipelined batch (normally one write and one read). A connection that timed out or
 // failed is closed, and with it every idle connection (they most likely share the fault); the background
-// worker reconnects with exponential backoff (50 ms doubling to `maxBackoffMs`) off the loops.
+// worker reconnects with exponential backoff (50 ms doubling to `maxBackoffMs`) off the loops, and lends
+// a new connection only after it answered a PING, so that a stalled Redis costs the loops one deadline per
+// stall, not one per reconnection.
 // TODO(#8): hiredis's async API attached to the event loops would remove even this bounded blocking.
 
 import Dispatch
@@ -165,6 +167,14 @@ public final class RedisClient: Sendable {
             guard go else { return }
             do throws(RedisFailure) {
                 let connection = try RedisConnection(endpoint: endpoint, timeoutMs: options.connectTimeoutMs)
+                // A stalled server (a long command, a fork, DEBUG SLEEP) still accepts TCP connections: the
+                // kernel completes them. Without this round trip every reconnection lent a dead connection
+                // to the next caller, which then waited out its deadline on an event loop (32 such calls
+                // in a 5 s stall, MultiInstanceFaultTests); the PING finds it here, off the loops. An error
+                // answer (-LOADING while Redis reads its append-only file) counts as not ready.
+                for case .error(let message) in try connection.pipeline([["PING"]]) {
+                    throw RedisFailure("PING: \(message)")
+                }
                 // The connect timeout also became the socket timeout; callers get the shorter deadline.
                 try connection.setTimeout(milliseconds: options.deadlineMs)
                 pool.withLock { pool in

@@ -3,6 +3,10 @@
 // write the key wins, every later claim sees it, and Redis forgets it when the assertion can no longer
 // be accepted anyway. Any failure is `unavailable`, which the token endpoint answers with 503: an
 // assertion is never accepted without proof that it is fresh.
+// TODO(#8): a Redis that restarts without its data (no append-only file, or `appendfsync everysec` and a
+// crash) forgets used `jti`s and the gateways accept a replay (MultiInstanceFaultTests shows it with
+// persistence off). The gateway could notice the new `run_id` (INFO server) and, for one assertion
+// lifetime, accept only assertions issued after the restart; quota counters would need the same care.
 
 public import SMART
 

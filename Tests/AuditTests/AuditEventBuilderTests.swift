@@ -328,6 +328,41 @@ struct AuditEventBuilderTests {
         #expect(!text(event).contains("123456789"))
     }
 
+    @Test(
+        "credentials, identifiers and SSN-like values never reach the query entity in clear",
+        arguments: [
+            // (query sent, what must not appear, what the kept query starts with)
+            ("patient=p1&access_token=eyJhbGciOiJFUzM4NCJ9.e30.sig", "eyJhbGci", "patient=p1&access_token=[REDACTED]"),
+            ("ACCESS_TOKEN=abc.def.ghi&_count=1", "abc.def", "ACCESS_TOKEN=[REDACTED]&_count=1"),
+            ("identifier=966780235", "966780235", "identifier=hmac-sha256:k1:"),
+            ("patient.identifier=966780235", "966780235", "patient.identifier=hmac-sha256:k1:"),
+            ("subject:Patient.identifier=urn:oid:2.16.840.1.113883.4.1%7C966780235", "966780235",
+             "subject:Patient.identifier=[REDACTED]"),
+            ("_has:MedicationDispense:patient:identifier=x%7C966780235", "966780235",
+             "_has:MedicationDispense:patient:identifier=x|hmac-sha256:k1:"),
+            ("name=966-78-0235", "966-78-0235", "name=[REDACTED]"),
+            ("patient=966780235", "966780235", "patient=[REDACTED]"),
+            ("identifier=a%7C1,http://hl7.org/fhir/sid/us-ssn%7C966780235", "966780235",
+             "identifier=a|hmac-sha256:k1:"),
+        ])
+    func queryRedaction(sent: String, secret: String, kept: String) throws {
+        let search = Interaction(kind: .searchType, method: "GET", resourceType: "Patient")
+        let event = builder.build(input(search, path: "/fhir/Patient", query: sent))
+        let query = try #require(decodedQuery(entities(event, role: "24").first))
+        #expect(query.hasPrefix("GET /fhir/Patient?" + kept), "\(query)")
+        #expect(!text(event).contains(secret))
+    }
+
+    @Test("what carries neither a credential nor an identifier is kept as sent; NPIs stay in clear")
+    func queryKept() throws {
+        let search = Interaction(kind: .searchType, method: "GET", resourceType: "MedicationDispense")
+        let sent = "patient=pat-00001&whenhandedover=ge2026-01-01&_count=50"
+            + "&performer.identifier=http://hl7.org/fhir/sid/us-npi%7C1234567893"
+        let event = builder.build(input(search, path: "/fhir/MedicationDispense", query: sent))
+        let query = try #require(decodedQuery(entities(event, role: "24").first))
+        #expect(query.hasPrefix("GET /fhir/MedicationDispense?" + sent + " HTTP/1.1"))
+    }
+
     @Test("an unauthenticated request still names the peer and says who is unknown")
     func unauthenticated() {
         let read = Interaction(kind: .read, method: "GET", resourceType: "Patient", id: "p1")

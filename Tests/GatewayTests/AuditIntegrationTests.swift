@@ -191,6 +191,31 @@ struct AuditIntegrationTests {
         #expect(ids.filter { counts[$0] != 1 } == [])
     }
 
+    @Test("a token sent in the query string and a bare SSN in a search are not kept in the audit, even in base64")
+    func credentialsAndSSNsStayOut() throws {
+        let token = try gw.token(client: "audit-app", scopes: Self.scopes)
+        // RFC 6750 §2.3 query tokens are refused (the gateway takes the header only), and the record of the
+        // refusal must not keep the token for the years audit files live.
+        let inQuery = try gw.tracked("GET", "/fhir/MedicationDispense?patient=pt-1&access_token=" + token)
+        #expect(inQuery.response.status == 401)
+        let bareSSN = try gw.tracked("GET", "/fhir/Patient?identifier=966780235", bearer: token)
+        let chained = try gw.tracked("GET", "/fhir/MedicationDispense?patient.identifier=966-78-0235", bearer: token)
+        let chain = gw.auditChain
+        for id in [inQuery.id, bareSSN.id, chained.id] {
+            let event = try #require(try chain.event(for: id), "no record for \(id)")
+            let queries = (event["entity"]?.arrayValue ?? []).compactMap { entity -> String? in
+                guard let encoded = entity["query"]?.stringValue, let data = Data(base64Encoded: encoded) else {
+                    return nil
+                }
+                return String(decoding: data, as: UTF8.self)
+            }
+            #expect(!queries.isEmpty)
+            let written = event.serializedString() + queries.joined()
+            #expect(!written.contains(token) && !written.contains(String(token.prefix(40))))
+            #expect(!written.contains("966780235") && !written.contains("966-78-0235"), "\(queries)")
+        }
+    }
+
     @Test("live events carry no JSON null (FHIR JSON has none), e.g. no \"purposeOfEvent\": null")
     func noNullsOnDisk() throws {
         let token = try gw.token(client: "audit-app", scopes: Self.scopes)

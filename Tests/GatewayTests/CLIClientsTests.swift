@@ -43,7 +43,7 @@ struct CLIClientsTests {
         let added = fixture.addPharmacy()
         #expect(added.status == 0, "\(added.err)")
         #expect(added.out.contains("added client pharmacy-one"))
-        #expect(added.out.contains("next reload"))
+        #expect(added.out.contains("within about a second"))
 
         let entries = try ClientsFile.load(path: fixture.registry)
         #expect(entries.count == 1)

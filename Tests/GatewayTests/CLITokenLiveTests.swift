@@ -57,6 +57,11 @@ struct CLITokenLiveTests {
             "--config", config,
         ])
         #expect(added.status == 0, "\(added.err)")
+        let narrow = runCLI([
+            "clients", "add", "dr-dave", "--role", "prescriber", "--scope", "system/MedicationDispense.rs",
+            "--scope", "system/Patient.read", "--public-key", publicFile, "--config", config,
+        ])
+        #expect(narrow.status == 0, "\(narrow.err)")
 
         let runtime = try GatewayRuntime(configPath: config, logger: .disabled)
         defer { runtime.drain(timeoutSeconds: 2) }
@@ -75,6 +80,15 @@ struct CLITokenLiveTests {
         #expect(claims["scope"]?.stringValue == "system/Patient.rs")
         #expect(claims["aud"]?.stringValue == "https://127.0.0.1:\(port)/fhir")
         #expect(claims["iss"]?.stringValue == "https://127.0.0.1:\(port)")
+
+        // The default scope (system/*.rs) is narrowed to what the client is registered for (SMART 2.2 §2.2).
+        let defaulted = runCLI([
+            "token", "--client", "dr-dave", "--key", keyFile, "--token-url", tokenURL, "--cacert", tls.cert,
+        ])
+        #expect(defaulted.status == 0, "\(defaulted.err)")
+        let defaultedClaims = try JSONValue.parse(
+            try CompactJWS.parse(defaulted.out.trimmingCharacters(in: .newlines)).payload)
+        #expect(defaultedClaims["scope"]?.stringValue == "system/MedicationDispense.rs system/Patient.read")
 
         let untrusted = runCLI([
             "token", "--client", "dr-carol", "--key", keyFile, "--token-url", tokenURL, "--cacert", other.cert,

@@ -234,4 +234,43 @@ struct HTTP2IntegrationTests {
         #expect(reset?.code == 0x1, "\(name)")
         #expect(try gw.upstream(for: id).isEmpty)
     }
+
+    @Test("HDR-05 (e): a 64 KiB header over h2, in HEADERS and CONTINUATION frames, is answered 431 and not forwarded")
+    func oversizedHeaderBlock() async throws {
+        let id = "hdr05-" + RandomID.hex128()
+        var block: [UInt8] = []
+        for (name, value) in [
+            (":method", "GET"), (":scheme", "https"), (":authority", "127.0.0.1"),
+            (":path", "/fhir/MedicationDispense?patient=pt-alice"), ("authorization", "Bearer \(try appToken())"),
+            ("x-request-id", id), ("cookie", "c=" + String(repeating: "a", count: 64 * 1024 - 2)),
+        ] {
+            block += [0x00] + RawH2.length(name.utf8.count) + Array(name.utf8)
+                + RawH2.length(value.utf8.count) + Array(value.utf8)
+        }
+        // RFC 9113 §6.10: the block split at the default 16 KiB frame size; END_STREAM on HEADERS,
+        // END_HEADERS on the last CONTINUATION.
+        let pieces = stride(from: 0, to: block.count, by: 16_384).map { Array(block[$0..<min($0 + 16_384, block.count)]) }
+        var bytes = RawH2.preface + RawH2.frame(0x4) + RawH2.frame(0x1, flags: 0x1, stream: 1, pieces[0])
+        for (index, piece) in pieces.enumerated().dropFirst() {
+            bytes += RawH2.frame(0x9, flags: index == pieces.count - 1 ? 0x4 : 0, stream: 1, piece)
+        }
+        let client = RawH2Client(loop: Self.clientLoop.loops[0])
+        try client.run(port: gw.runtime.port, caFile: gw.pki.caCertificate, chunks: [bytes], gapMs: 0)
+        var frames: [(type: UInt8, stream: UInt32, code: UInt32?)] = []
+        for _ in 0..<50 {  // until the answer's HEADERS, a reset or a GOAWAY arrives (bounded)
+            try await Task.sleep(for: .milliseconds(100))
+            frames = RawH2.parse(client.snapshot.bytes)
+            if frames.contains(where: { ($0.type == 0x1 || $0.type == 0x3) && $0.stream == 1 || $0.type == 0x7 }) { break }
+        }
+        let seen = client.snapshot
+        client.close()
+        #expect(frames.contains { $0.type == 0x1 && $0.stream == 1 }, "frames: \(frames.map { ($0.type, $0.stream, $0.code) })")
+        // A RST_STREAM(NO_ERROR) after the complete answer is allowed (RFC 9113 §8.1); an error code or GOAWAY is not.
+        #expect(!frames.contains { ($0.type == 0x3 && $0.code != 0) || $0.type == 0x7 }, "frames: \(frames.map { ($0.type, $0.stream, $0.code) })")
+        // The status is a literal with the indexed `:status` name; "431" is as short raw as Huffman-coded, so
+        // HPACK (RFC 7541 §5.2) sends it raw.
+        let status = Array("431".utf8)
+        #expect(seen.bytes.indices.dropLast(2).contains { Array(seen.bytes[$0..<$0 + 3]) == status })
+        #expect(try gw.upstream(for: id).isEmpty)
+    }
 }

@@ -199,6 +199,32 @@ struct FramingIntegrationTests {
         #expect(GatewayHarness.statuses(in: lower).first.map { $0 == 400 || $0 == 501 } == true)
     }
 
+    @Test(
+        "every 405 carries the Allow header (RFC 9110 §15.5.6), over HTTP/1.1 and h2; the token endpoint's is OAuth JSON",
+        arguments: [
+            ("TRACE", "/fhir/metadata", "GET, HEAD, POST, PUT, PATCH, DELETE"),
+            ("PUT", "/fhir/metadata", "GET, HEAD"),
+            ("GET", "/fhir/$pdmp-history", "POST"),
+            ("DELETE", "/fhir/Patient/pt-alice/_history/1", "GET, HEAD"),
+            ("GET", "/auth/token", "POST"),
+            ("GET", "/auth/introspect", "POST"),
+            ("POST", "/.well-known/smart-configuration", "GET, HEAD"),
+        ] as [(String, String, String)], [false, true])
+    func allowHeader(target: (method: String, path: String, allow: String), h2: Bool) throws {
+        let (method, path, allow) = target
+        // FHIR URLs are classified after the token check, so those requests carry a valid token.
+        let token = try gw.token(client: "app-1", scopes: ["system/MedicationDispense.rs", "system/Patient.rs"])
+        let response = try gw.request(
+            method, path, bearer: path.hasPrefix("/fhir/") ? token : nil, extraCurlArguments: h2 ? ["--http2"] : [])
+        #expect(response.status == 405, "\(method) \(path): \(response.status) \(response.text)")
+        #expect(response.header("Allow") == allow, "\(method) \(path)")
+        if path.hasPrefix("/auth/") {
+            #expect(response.json?["error"]?.stringValue == "invalid_request", "\(response.text)")
+        } else {
+            #expect(response.json?["resourceType"]?.stringValue == "OperationOutcome", "\(response.text)")
+        }
+    }
+
     @Test("oversized header block 431, oversized request line 414 (HDR-05)")
     func oversized() throws {
         let cookie = "GET /fhir/metadata HTTP/1.1\r\nHost: localhost\r\nCookie: \(String(repeating: "a", count: 64 * 1024))\r\n\r\n"

@@ -192,7 +192,7 @@ extension TokenEndpointResult {
             form: AuthFixture.form(scope: scope), tokenURL: AuthFixture.tokenURL, now: AuthFixture.now)
         #expect(result.status == 200 && result.body["scope"]?.stringValue == "system/MedicationDispense.rs")
         let none = AuthFixture.server().handleTokenRequest(
-            form: AuthFixture.form(scope: "system/*.cruds user/*.*"), tokenURL: AuthFixture.tokenURL,
+            form: AuthFixture.form(scope: "system/*.cud user/*.* patient/Patient.r"), tokenURL: AuthFixture.tokenURL,
             now: AuthFixture.now)
         #expect(none.status == 400 && none.error == "invalid_scope" && !none.hasToken)
     }

@@ -137,36 +137,33 @@ enum CurlHTTPS {
         guard url.hasPrefix("https://") || (request.allowPlainHTTP && url.hasPrefix("http://")) else {
             throw CurlFailure("not an https URL")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments(request)
-        let output = Pipe(), errors = Pipe(), input = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = input
+        // ChildProcess, not Process: the child must not inherit the Dispatch thread's blocked signals or
+        // serve's ignored SIGTERM, or the body cap below could not stop it (ChildProcess.swift).
+        let child: ChildProcess
         do {
-            try process.run()
+            child = try ChildProcess(executable: executable, arguments: arguments(request))
         } catch {
             throw CurlFailure("cannot start curl: \(error)")
         }
-        try? input.fileHandleForWriting.write(contentsOf: Data(stdinConfig(request).utf8))
-        try? input.fileHandleForWriting.close()
-        let body = readCapped(output.fileHandleForReading, cap: request.maxBodyBytes, process: process)
-        let diagnostics = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        try? child.stdin?.write(contentsOf: Data(stdinConfig(request).utf8))
+        try? child.stdin?.close()
+        guard let output = child.stdout, let errors = child.stderr else { throw CurlFailure("no pipes to curl") }
+        let body = readCapped(output, cap: request.maxBodyBytes, child: child)
+        let diagnostics = String(decoding: errors.readDataToEndOfFile(), as: UTF8.self)
+        let exit = child.wait()
         guard let body else { throw CurlFailure("response body larger than \(request.maxBodyBytes) bytes") }
-        return try response(status: process.terminationStatus, diagnostics: diagnostics, body: body)
+        return try response(status: exit, diagnostics: diagnostics, body: body)
     }
 
-    /// Reads stdout until EOF; past `cap` bytes the process is killed and nil returned.
-    static func readCapped(_ handle: FileHandle, cap: Int, process: Process) -> [UInt8]? {
+    /// Reads stdout until EOF; past `cap` bytes the child is stopped (SIGTERM) and nil returned.
+    static func readCapped(_ handle: FileHandle, cap: Int, child: ChildProcess) -> [UInt8]? {
         var body: [UInt8] = []
         while true {
             let chunk = handle.availableData
             if chunk.isEmpty { return body }
             body.append(contentsOf: chunk)
             if body.count > cap {
-                process.terminate()
+                child.signal(SIGTERM)
                 _ = handle.readDataToEndOfFile()
                 return nil
             }

@@ -29,7 +29,8 @@ extension Exchange {
     func introspectEndpoint() {
         introspectionAudit = AuditIntrospection(endpointURL: snapshot.config.publicBaseURL + "/auth/introspect")
         guard request.method == "POST" else {
-            return introspectAnswer(405, ["error": "invalid_request", "error_description": "Use POST."])
+            return introspectAnswer(
+                405, ["error": "invalid_request", "error_description": "Use POST."], headers: [("Allow", "POST")])
         }
         let contentType = request.headers["content-type"]?.split(separator: ";").first?
             .trimmingCharacters(in: .whitespaces).lowercased()
@@ -87,8 +88,9 @@ extension Exchange {
         record(.denied(status: 401), description: code) { $0.send(response) }
     }
 
-    func introspectAnswer(_ status: Int, _ body: JSONValue) {
-        let response = Responses.json(body, status: status, requestID: requestID)
+    func introspectAnswer(_ status: Int, _ body: JSONValue, headers: [(String, String)] = []) {
+        var response = Responses.json(body, status: status, requestID: requestID)
+        for (name, value) in headers { response.headers.add(name, value) }
         let code = body["error"]?.stringValue ?? "error"
         refusal = code
         record(.denied(status: status), description: code) { $0.send(response) }

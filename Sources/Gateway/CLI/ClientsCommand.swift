@@ -128,7 +128,7 @@ enum ClientsCommand {
         entries.append(entry)
         try save(entries, path: path)
         output.out("\(replacing ? "replaced" : "added") client \(id) in \(path)\n  " + line(entry) + "\n")
-        output.out(MoreCommands.reloadNote)
+        output.out(MoreCommands.clientsNote)
         return 0
     }
 
@@ -207,7 +207,7 @@ enum ClientsCommand {
                 : "client \(id) is now \(status.rawValue) in \(path)\n")
         }
         try save(entries, path: path)
-        output.out(MoreCommands.reloadNote)
+        output.out(MoreCommands.clientsNote)
         return 0
     }
 }

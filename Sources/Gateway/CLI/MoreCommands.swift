@@ -57,6 +57,8 @@ enum MoreCommands {
 
     /// The note every registry or key change prints: the running gateway reads files at start and reload only.
     static let reloadNote = "A running gateway applies this on its next reload (SIGHUP, or POST /admin/reload).\n"
+    /// Registry edits: gateways watch the clients file, so no reload is needed.
+    static let clientsNote = "Running gateways that read this file apply it within about a second (they watch it); no reload is needed.\n"
 }
 
 /// A command that could not do its work (exit status 1): printed as `pdmp-gateway: message`.

@@ -28,7 +28,8 @@ enum Usage {
           version                              print the version
 
         Exit status: 0 success, 1 a check or test failed (or the command could not do its work), 2 usage error.
-        Registry and key changes reach a running gateway on its next reload (SIGHUP or POST /admin/reload).
+        Registry changes reach a running gateway within about a second (it watches the clients file); key
+        changes on its next reload (SIGHUP or POST /admin/reload).
         The config file defaults to ./gateway.yaml. Every field is documented in docs/configuration.md;
         every command in docs/cli.md.
         """

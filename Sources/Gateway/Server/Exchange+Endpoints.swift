@@ -15,7 +15,10 @@ extension Exchange {
 
     func tokenEndpoint() {
         tokenAudit = AuditTokenRequest()
-        guard request.method == "POST" else { return deny(Self.methodNotAllowed) }
+        // An OAuth client gets OAuth JSON (RFC 6749 §5.2 shape) even for the wrong method, with `Allow`.
+        guard request.method == "POST" else {
+            return tokenRefusal(405, "invalid_request", "The token endpoint takes POST.", headers: [("Allow", "POST")])
+        }
         let contentType = request.headers["content-type"]?.split(separator: ";").first?
             .trimmingCharacters(in: .whitespaces).lowercased()
         guard contentType == "application/x-www-form-urlencoded" else {
@@ -93,7 +96,7 @@ extension Exchange {
     /// The upstream CapabilityStatement with the SMART `oauth-uris` extension added to every `rest` entry
     /// (SPEC-DIGEST §1.3: deprecated but still read by clients) and its URLs pointing at the gateway.
     func capabilities() {
-        guard request.method == "GET" || request.method == "HEAD" else { return refuse(Self.methodNotAllowed) }
+        guard request.method == "GET" || request.method == "HEAD" else { return refuse(Self.methodNotAllowed(allow: "GET, HEAD")) }
         let upstream = snapshot.config.upstream
         let target = UpstreamRequestBuilder.upstreamTarget(basePath: upstream.basePath, segments: ["metadata"], query: [])
         let upstreamRequest = UpstreamRequestBuilder.build(

@@ -73,11 +73,11 @@ final class Exchange {
         switch route {
         case .smartConfiguration:
             routeName = "discovery"
-            guard request.method == "GET" || request.method == "HEAD" else { return refuse(Self.methodNotAllowed) }
+            guard request.method == "GET" || request.method == "HEAD" else { return refuse(Self.methodNotAllowed(allow: "GET, HEAD")) }
             send(HTTPResponse(status: 200, headers: jsonHeaders(cacheable: true), body: snapshot.discovery))
         case .jwks:
             routeName = "jwks"
-            guard request.method == "GET" || request.method == "HEAD" else { return refuse(Self.methodNotAllowed) }
+            guard request.method == "GET" || request.method == "HEAD" else { return refuse(Self.methodNotAllowed(allow: "GET, HEAD")) }
             send(Responses.json(services.issuer.jwks(now: now), requestID: requestID, cacheable: true))
         case .token:
             routeName = "token"
@@ -96,7 +96,10 @@ final class Exchange {
         }
     }
 
-    static let methodNotAllowed = GatewayError(status: 405, issueType: .notSupported, "Method not allowed here.")
+    /// 405 with the `Allow` header RFC 9110 §15.5.6 requires.
+    static func methodNotAllowed(allow: String) -> GatewayError {
+        GatewayError(status: 405, issueType: .notSupported, "Method not allowed here.", extraHeaders: [("Allow", allow)])
+    }
 
     func jsonHeaders(cacheable: Bool) -> HTTPHeaders {
         HTTPHeaders([

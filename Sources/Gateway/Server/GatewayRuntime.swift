@@ -95,10 +95,12 @@ public final class GatewayRuntime: Sendable {
         } else {
             adminListener = nil
         }
-        policyWatcher = PolicyWatcher(directory: { [services] in services.snapshot.config.policyDirectory }) {
-            [services] in
+        policyWatcher = PolicyWatcher(
+            directory: { [services] in services.snapshot.config.policyDirectory },
+            files: { [services] in [services.snapshot.config.auth.clientsFile] }
+        ) { [services] in
             guard let runtime = services.runtime.runtime else { return }
-            services.logger.notice("policy files changed; reloading")
+            services.logger.notice("policy or clients file changed; reloading")
             runtime.reload()
         }
         services.runtime.install(self)

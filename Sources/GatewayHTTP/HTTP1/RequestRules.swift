@@ -4,6 +4,10 @@
 
 enum RequestLineRules {
     /// Methods the gateway serves (FHIR RESTful API plus OPTIONS for CORS).
+    /// The `Allow` header of a 405 answered before routing (RFC 9110 §15.5.6: a 405 MUST list the methods
+    /// the target supports; before routing, that is what the gateway serves at all).
+    public static let allowHeader = "GET, HEAD, POST, PUT, PATCH, DELETE"
+
     static let allowedMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 
     /// Methods that exist but the gateway refuses with 405: TRACE (cross-site tracing), CONNECT (tunnels

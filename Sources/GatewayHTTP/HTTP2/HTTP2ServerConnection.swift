@@ -323,6 +323,7 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
         if !item.requestComplete { item.resetAfterResponse = true }
         item.requestComplete = true
         var response = renderError(status, message)
+        if status == 405 { response.headers.add("Allow", RequestLineRules.allowHeader) }
         response.headers.remove("Content-Length")
         deferred.append { responder.respond(response) }
     }

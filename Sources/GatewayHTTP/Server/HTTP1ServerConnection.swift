@@ -228,6 +228,7 @@ public final class HTTP1ServerConnection: ByteStreamDelegate {
         ).increment()
         logger.debug("request refused", metadata: ["connection.id": String(connectionID), "http.error": error.reason])
         var response = renderError(error.status, error.message)
+        if error.status == 405 { response.headers.add("Allow", RequestLineRules.allowHeader) }
         response.headers.set("Content-Length", String(response.body.count))
         response.headers.remove("Connection")
         var bytes = Array("HTTP/1.1 \(response.status) \(reasonPhrase(response.status))\r\n".utf8)

@@ -4,6 +4,10 @@
 // Decisions (pinned by TOK-05):
 // - Granted = the requested scopes that lie within a registered scope; the rest are dropped silently and
 //   the response's `scope` says what was granted. Nothing grantable → `invalid_scope`.
+// - A requested resource scope broader than the registration (`system/*.rs` when `system/Patient.rs` is
+//   registered) is narrowed to what it shares with each registered scope (SMART 2.2 §2.2: the AS may grant
+//   less than requested): the registered type, the common permissions, the registered constraints. So a
+//   client that asks for "everything I may read" gets its registration, never more.
 // - A requested scope lies within a registered one when both are SMART resource scopes with the same level,
 //   the registered type is the requested type or `*`, the requested permissions are a subset, and any
 //   `?query` constraint is identical (a registered constraint is never dropped). Other strings (custom
@@ -31,9 +35,34 @@ public enum ScopeMediation {
                 continue  // malformed grants nothing (rule 0.5)
             }
             guard let want = parsed else { continue }
-            if parsedRegistered.contains(where: { $0.1.map { within(want, $0) } ?? false }) { granted.append(scope) }
+            if parsedRegistered.contains(where: { $0.1.map { within(want, $0) } ?? false }) {
+                granted.append(scope)
+                continue
+            }
+            for case (_, let have?) in parsedRegistered {
+                if let narrowed = narrowed(want, to: have), !granted.contains(narrowed) { granted.append(narrowed) }
+            }
         }
         return granted
+    }
+
+    /// What a broader request shares with one registered scope, in the request's syntax where it can say
+    /// it; nil when they share nothing. A registered constraint is kept (the registered text is used); a
+    /// requested constraint must equal the registered one.
+    static func narrowed(_ want: SMARTScope, to have: SMARTScope) -> String? {
+        guard want.level == have.level, want.covers(have.resourceType),
+            want.constraints.isEmpty || want.constraints == have.constraints
+        else { return nil }
+        let common = want.permissions.intersection(have.permissions)
+        if common.isEmpty { return nil }
+        if common == have.permissions { return have.text }
+        guard have.constraints.isEmpty else { return nil }  // no partial rewrite of a constrained scope
+        let prefix = "\(have.level.rawValue)/\(have.resourceType)."
+        if want.syntax == .v1 {
+            if common == [.read, .search] { return prefix + "read" }
+            if common == [.create, .update, .delete] { return prefix + "write" }
+        }
+        return prefix + common.letters
     }
 
     /// Splits a form `scope` value on single spaces (RFC 6749 §3.3); nil when it has empty items or other
