@@ -382,6 +382,7 @@ struct AuditMetrics: Sendable {
     let writeFailures: Counter
     let backlog: Gauge
     let available: Gauge
+    let shipFailures: Counter
 
     init(_ registry: MetricsRegistry) {
         records = registry.counter("gateway_audit_records_total", help: "Audit records made durable.")
@@ -392,5 +393,8 @@ struct AuditMetrics: Sendable {
             "gateway_audit_write_failures_total", help: "Audit records that could not be written (answered 503).")
         backlog = registry.gauge("gateway_audit_spool_backlog", help: "Durable audit records not yet shipped.")
         available = registry.gauge("gateway_audit_sink_available", help: "1 when the audit sink can write, else 0.")
+        shipFailures = registry.counter(
+            "gateway_audit_ship_failures_total",
+            help: "Audit Bundle POSTs that failed (connection, non-2xx or a rejected entry) and are retried.")
     }
 }

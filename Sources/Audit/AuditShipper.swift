@@ -85,6 +85,7 @@ public final class AuditShipper: @unchecked Sendable {
     let durableSeq: @Sendable () -> UInt64
     let logger: Logger
     let backlog: Gauge
+    let failures: Counter
     let shipped = Atomic<UInt64>(0)
     let condition = NSCondition()
     var stopping = false
@@ -101,7 +102,9 @@ public final class AuditShipper: @unchecked Sendable {
         self.transport = transport
         self.durableSeq = durableSeq
         self.logger = logger
-        self.backlog = AuditMetrics(metrics).backlog
+        let handles = AuditMetrics(metrics)
+        self.backlog = handles.backlog
+        self.failures = handles.shipFailures
         self.cursor = Self.loadCursor(configuration.cursorPath)
         shipped.store(cursor.seq, ordering: .relaxed)
     }
@@ -184,6 +187,7 @@ public final class AuditShipper: @unchecked Sendable {
             case .failure(let error):
                 logger.warning("audit shipping failed", metadata: ["audit.error": "\(error)"])
             }
+            failures.increment()
             pause(backoff)
             backoff = min(backoff * 2, configuration.maxBackoff)
         }

@@ -1,6 +1,6 @@
 // Running helper programs from tests (curl, the Python recorder), with bounded waits.
 
-import Foundation
+public import Foundation
 import Gateway
 
 /// The result of a finished program.
@@ -29,6 +29,27 @@ public enum Subprocess {
         let status = child.wait()
         while !errData.isSet { usleep(1000) }
         return ProcessOutput(status: status, stdout: Array(outData), stderr: String(decoding: errData.value, as: UTF8.self))
+    }
+
+    /// Starts a server program that prints one line when it is ready (e.g. `READY <port>`), and returns it
+    /// running with that line's words. Its stderr is discarded; stop it with `kill(SIGKILL)`.
+    /// - Throws: when it cannot start or ends before printing a line.
+    public static func startServer(_ executable: String, _ arguments: [String]) throws -> (Process, [String]) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var line = Data()
+        let handle = out.fileHandleForReading
+        while !line.contains(0x0A) {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            line.append(chunk)
+        }
+        return (process, String(decoding: line, as: UTF8.self).split(whereSeparator: \.isWhitespace).map(String.init))
     }
 
     /// Finds a program on PATH (or the usual places).

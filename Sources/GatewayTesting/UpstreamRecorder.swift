@@ -33,27 +33,14 @@ public final class UpstreamRecorder: @unchecked Sendable {
     /// Starts `recorder.py` on ephemeral ports and waits for its READY line.
     /// - Parameter tlsCertificate: certificate and key files for a TLS data port (`--tls-cert/--tls-key`).
     public init(repositoryRoot: String, tlsCertificate: (certificate: String, key: String)? = nil) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [repositoryRoot + "/Tests/upstream/recorder.py", "--port", "0", "--control-port", "0"]
+        let arguments = [repositoryRoot + "/Tests/upstream/recorder.py", "--port", "0", "--control-port", "0"]
             + (tlsCertificate.map { ["--tls-cert", $0.certificate, "--tls-key", $0.key] } ?? [])
         tls = tlsCertificate != nil
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let (process, words) = try Subprocess.startServer("/usr/bin/python3", arguments)
         self.process = process
-        var line = Data()
-        let handle = out.fileHandleForReading
-        while !line.contains(0x0A) {
-            let chunk = handle.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
-        }
-        let words = String(decoding: line, as: UTF8.self).split(whereSeparator: \.isWhitespace)
         guard words.count >= 3, words[0] == "READY", let port = Int(words[1]), let control = Int(words[2]) else {
             process.terminate()
-            throw GatewayError(status: 500, issueType: .exception, "recorder did not start: \(String(decoding: line, as: UTF8.self))")
+            throw GatewayError(status: 500, issueType: .exception, "recorder did not start: \(words)")
         }
         self.port = port
         self.controlPort = control

@@ -87,6 +87,7 @@ struct AuditShipperTests {
             }
         }
         #expect(registry.render().contains("gateway_audit_spool_backlog 0"))
+        #expect(registry.render().contains("gateway_audit_ship_failures_total 3"))
 
         // A restarted shipper resumes at the cursor: only new records are sent.
         let later = FakeRepository()

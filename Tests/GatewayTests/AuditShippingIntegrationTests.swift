@@ -102,3 +102,135 @@ struct AuditShippingIntegrationTests {
         #expect(ids.filter { counts[$0] != 1 } == [])
     }
 }
+
+/// Tests/upstream/audit_repository.py: an HTTPS Audit Record Repository that requires one Authorization
+/// value, fails the first POSTs with 503, then stores AuditEvents by id and counts how often each arrived.
+final class FixtureRepository {
+    typealias Post = (status: Int, authorized: Bool, ids: [String])
+    typealias State = (posts: [Post], stored: [String: Int], handshakeFailures: Int)
+
+    let port: Int
+    let pki: TestPKI
+    private let process: Process
+
+    init(authorization: String, failures: Int) throws {
+        pki = try TestPKI.make(caName: "audit repository test CA")
+        let (process, words) = try Subprocess.startServer("/usr/bin/python3", [
+            GatewayHarness.repositoryRoot + "/Tests/upstream/audit_repository.py", "--port", "0",
+            "--tls-cert", pki.serverCertificate, "--tls-key", pki.serverKey, "--authorization", authorization,
+            "--fail", String(failures),
+        ])
+        self.process = process
+        guard words.count >= 2, words[0] == "READY", let port = Int(words[1]) else {
+            process.terminate()
+            pki.remove()
+            throw GatewayError(status: 500, issueType: .exception, "audit repository did not start: \(words)")
+        }
+        self.port = port
+    }
+
+    deinit {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        pki.remove()
+    }
+
+    /// A gateway shipping to this repository, trusting `ca`, with more `audit:` keys (indented two spaces).
+    func gateway(ca: String, extra: String = "") throws -> GatewayHarness {
+        try GatewayHarness(
+            clients: [.init(id: "ship-app", scopes: AuditShippingIntegrationTests.scopes, npis: ["1234567893"])],
+            auditConfig: """
+                audit:
+                  directory: audit
+                  repository_url: https://127.0.0.1:\(port)/fhir
+                  repository_ca: \(ca)
+                  ship_initial_backoff: 20ms
+                  ship_max_backoff: 100ms
+
+                """ + extra)
+    }
+
+    /// Every POST (status answered, whether it was authorised, the AuditEvent ids), the stored ids, and the
+    /// TLS handshakes that failed.
+    func state() throws -> State {
+        let output = try Subprocess.run("/usr/bin/curl", [
+            "-s", "--cacert", pki.caCertificate, "--max-time", "20", "https://127.0.0.1:\(port)/__control/state",
+        ])
+        let state = try JSONValue.parse(output.stdout)
+        let posts = (state["posts"]?.arrayValue ?? []).map { post in
+            (post["status"]?.intValue ?? 0, post["authorized"] == .bool(true),
+             (post["ids"]?.arrayValue ?? []).compactMap(\.stringValue))
+        }
+        var stored: [String: Int] = [:]
+        if case .object(let object) = state["stored"] ?? .null {
+            for (id, count) in object.members { stored[id] = count.intValue ?? 0 }
+        }
+        return (posts, stored, state["handshakeFailures"]?.intValue ?? 0)
+    }
+
+    /// The state once `done` holds for it, or after a loose bound.
+    func state(until done: (State) -> Bool) async throws -> State {
+        var state = try state()
+        let deadline = Date().addingTimeInterval(60)
+        while !done(state), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            state = try self.state()
+        }
+        return state
+    }
+}
+
+/// In the serialized suite: the audit metrics (`gateway_audit_spool_backlog`) are process-wide, so two
+/// shipping gateways running at once would disturb each other's backlog assertions.
+extension AuditShippingIntegrationTests {
+    @Test("private CA, token file, batch size and backoff are used: 503s retried, each record stored once")
+    func configuredShipping() async throws {
+        let token = "audit-" + RandomID.hex128()
+        let failures = 3
+        let repository = try FixtureRepository(authorization: "Bearer " + token, failures: failures)
+        let tokenFile = repository.pki.directory + "/audit-token"
+        try (token + "\n").write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let batch = 3
+        let gw = try repository.gateway(
+            ca: repository.pki.caCertificate,
+            extra: "  repository_token_file: \(tokenFile)\n  ship_batch_size: \(batch)\n")
+        defer { gw.stop() }
+
+        let bearer = try gw.token(client: "ship-app", scopes: AuditShippingIntegrationTests.scopes)
+        for n in 0..<7 {
+            let path = n.isMultiple(of: 3) ? "/fhir/MedicationDispense" : "/fhir/MedicationDispense?patient=pt-\(n)"
+            _ = try gw.tracked("GET", path, bearer: bearer)
+        }
+        let hashes = try gw.auditChain.records().compactMap { $0["hash"]?.stringValue }
+        #expect(hashes.count >= 7)
+        let state = try await repository.state { Set($0.stored.keys) == Set(hashes) }
+        #expect(Set(state.stored.keys) == Set(hashes))
+        #expect(state.stored.values.allSatisfy { $0 == 1 }, "a record was stored twice: \(state.stored)")
+        // The private CA verified the repository (no TLS failure), every POST carried the credential, the
+        // first `failures` POSTs were answered 503 and retried with the same records, and no Bundle was
+        // bigger than ship_batch_size.
+        #expect(state.handshakeFailures == 0)
+        #expect(state.posts.allSatisfy { $0.authorized })
+        #expect(state.posts.prefix(failures).map(\.status) == Array(repeating: 503, count: failures))
+        #expect(state.posts.dropFirst(failures).allSatisfy { $0.status == 200 })
+        #expect(state.posts.prefix(failures + 1).allSatisfy { $0.ids == state.posts[0].ids })
+        #expect(state.posts.allSatisfy { !$0.ids.isEmpty && $0.ids.count <= batch })
+        #expect(state.posts.filter { $0.status == 200 }.flatMap(\.ids) == hashes)
+    }
+
+    @Test("repository_ca is what verifies the repository: a certificate from another CA gets no record")
+    func untrustedRepository() async throws {
+        let repository = try FixtureRepository(authorization: "Bearer x", failures: 0)
+        let otherPKI = try TestPKI.make(caName: "some other CA")
+        defer { otherPKI.remove() }
+        let gw = try repository.gateway(ca: otherPKI.caCertificate)
+        defer { gw.stop() }
+        let bearer = try gw.token(client: "ship-app", scopes: AuditShippingIntegrationTests.scopes)
+        let (_, response) = try gw.tracked("GET", "/fhir/MedicationDispense?patient=pt-1", bearer: bearer)
+        #expect(response.status == 200)  // shipping never holds a request up
+        let state = try await repository.state { $0.handshakeFailures >= 2 }
+        #expect(state.handshakeFailures >= 2, "the gateway did not try (and retry) the repository")
+        #expect(state.posts.isEmpty)
+        #expect(state.stored.isEmpty)
+    }
+}

@@ -45,6 +45,17 @@ struct AuthExternalIssuerTests {
             key: setup.partnerKey, algorithm: .es256)
     }
 
+    /// Makes sure the gateway holds the partner's keys: a partner request until one is answered 200
+    /// (bounded). On two busy cores the first fetch (a curl child) can miss its deadline, and a test that
+    /// needs the keys cached must not depend on which suite ran first.
+    func warmPartnerKeys() throws {
+        for _ in 0..<20 {
+            if try gw.get(Self.searchPath, bearer: partnerToken()).0.status == 200 { return }
+            Thread.sleep(forTimeInterval: 0.25)
+        }
+        Issue.record("the gateway never accepted a partner token: JWKS fetch keeps failing")
+    }
+
     func jwksFetches() throws -> Int {
         try setup.jwksServer.requests().filter { $0.target == "/jwks.json" }.count
     }
@@ -62,7 +73,7 @@ struct AuthExternalIssuerTests {
 
     @Test("a partner token naming a registered client (app-1) gets none of app-1's rights: 403, not forwarded")
     func partnerCannotActAsRegisteredClient() throws {
-        _ = try gw.get(Self.searchPath, bearer: partnerToken())  // keys cached
+        try warmPartnerKeys()
         let asApp1 = try partnerToken(client: "app-1", scope: "system/MedicationDispense.rs")
         let (response, seen) = try gw.get(Self.searchPath, bearer: asApp1)
         #expect(response.status == 403, "\(response.text)")
@@ -94,7 +105,7 @@ struct AuthExternalIssuerTests {
 
     @Test("a partner key never validates another issuer's token, and the partner's allow-list binds alg")
     func keysStayWithTheirIssuer() throws {
-        _ = try gw.get(Self.searchPath, bearer: partnerToken())  // keys cached
+        try warmPartnerKeys()
         let asGateway = try Forge.signed(
             header: partnerHeader(), claims: partnerClaims(issuer: gw.baseURL), key: setup.partnerKey,
             algorithm: .es256)
@@ -123,7 +134,7 @@ struct AuthExternalIssuerTests {
 
     @Test("JWT-03: zero, r = s = n, r = 1 s = 0 and DER signatures are 401 for the partner and the gateway")
     func psychicSignatures() throws {
-        _ = try gw.get(Self.searchPath, bearer: partnerToken())  // keys cached
+        try warmPartnerKeys()
         let order = try #require(Base64URL.decode(
             "_____wAAAAD__________7zm-q2nF56E87nKwvxjJVH_____AAAAAP__________vOb6racXnoTzucrC_GMlUQ"))
         let signatures: [(String, [UInt8])] = [
@@ -147,7 +158,7 @@ struct AuthExternalIssuerTests {
 
     @Test("JWT-16: 500 random-kid tokens cause at most one JWKS refetch per cooldown; valid tokens keep working")
     func kidFlood() throws {
-        _ = try gw.get(Self.searchPath, bearer: partnerToken())  // keys cached
+        try warmPartnerKeys()
         let before = try jwksFetches()
         let marker = "kid-flood-" + RandomID.hex128().prefix(8)
         var config = ""

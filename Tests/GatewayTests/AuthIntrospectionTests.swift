@@ -86,7 +86,9 @@ struct AuthIntrospectionTests {
         #expect(forged.status == 401)
         #expect(forged.header("WWW-Authenticate")?.contains("error=\"invalid_token\"") == true)
 
-        let partner = try introspect(token, caller: AuthExternalIssuerTests().partnerToken())
+        let external = AuthExternalIssuerTests()
+        try external.warmPartnerKeys()  // a 401 here would be "keys not fetched yet", not the 403 under test
+        let partner = try introspect(token, caller: external.partnerToken())
         #expect(partner.status == 403, "an external issuer's token authenticated an introspection caller")
 
         let noRole = try introspect(token, caller: token)

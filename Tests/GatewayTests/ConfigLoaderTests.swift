@@ -6,20 +6,11 @@ import Testing
 
 @Suite("gateway.yaml loading")
 struct ConfigLoaderTests {
-    func decode(_ text: String) throws -> GatewayConfig {
-        try ConfigLoader.decode(YAMLParser.parse(text, file: "/etc/gw/gateway.yaml"), sourcePath: "/etc/gw/gateway.yaml")
-    }
+    let file = ConfigText(directory: "/etc/gw")
 
-    func problems(_ text: String) -> [String] {
-        do {
-            _ = try decode(text)
-            return []
-        } catch let error as ConfigError {
-            return error.errors.map(\.description)
-        } catch {
-            return ["\(error)"]
-        }
-    }
+    func decode(_ text: String) throws -> GatewayConfig { try file.decode(text) }
+
+    func problems(_ text: String) -> [String] { file.problems(text) }
 
     let minimal = """
         listen:

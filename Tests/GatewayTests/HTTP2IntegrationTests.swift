@@ -37,19 +37,22 @@ enum RawH2 {
         return out + [UInt8(rest)]
     }
 
-    static func headers(stream: UInt32, _ fields: [(String, String)]) -> [UInt8] {
+    /// HEADERS with END_HEADERS, and END_STREAM unless `endStream` is false.
+    static func headers(stream: UInt32, _ fields: [(String, String)], endStream: Bool = true) -> [UInt8] {
         var block: [UInt8] = []
         for (name, value) in fields {
             block += [0x00] + length(name.utf8.count) + Array(name.utf8) + length(value.utf8.count) + Array(value.utf8)
         }
-        return frame(0x1, flags: 0x5, stream: stream, block)
+        return frame(0x1, flags: endStream ? 0x5 : 0x4, stream: stream, block)
     }
 
     static func rst(stream: UInt32) -> [UInt8] { frame(0x3, stream: stream, be32(0x8)) }
 
-    /// (type, stream, error code) of each complete frame.
-    static func parse(_ bytes: [UInt8]) -> [(type: UInt8, stream: UInt32, code: UInt32?)] {
-        var out: [(UInt8, UInt32, UInt32?)] = []
+    typealias Frame = (type: UInt8, stream: UInt32, code: UInt32?, flags: UInt8, payload: [UInt8])
+
+    /// (type, stream, error code, flags, payload) of each complete frame.
+    static func parse(_ bytes: [UInt8]) -> [Frame] {
+        var out: [Frame] = []
         var i = 0
         while i + 9 <= bytes.count {
             let n = Int(bytes[i]) << 16 | Int(bytes[i + 1]) << 8 | Int(bytes[i + 2])
@@ -57,7 +60,7 @@ enum RawH2 {
             let word = { (at: Int) in bytes[at..<at + 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
             let type = bytes[i + 3]
             let code: UInt32? = type == 0x3 && n >= 4 ? word(i + 9) : type == 0x7 && n >= 8 ? word(i + 13) : nil
-            out.append((type, word(i + 5) & 0x7fff_ffff, code))
+            out.append((type, word(i + 5) & 0x7fff_ffff, code, bytes[i + 4], Array(bytes[i + 9..<i + 9 + n])))
             i += 9 + n
         }
         return out
@@ -256,7 +259,7 @@ struct HTTP2IntegrationTests {
         }
         let client = RawH2Client(loop: Self.clientLoop.loops[0])
         try client.run(port: gw.runtime.port, caFile: gw.pki.caCertificate, chunks: [bytes], gapMs: 0)
-        var frames: [(type: UInt8, stream: UInt32, code: UInt32?)] = []
+        var frames: [RawH2.Frame] = []
         for _ in 0..<50 {  // until the answer's HEADERS, a reset or a GOAWAY arrives (bounded)
             try await Task.sleep(for: .milliseconds(100))
             frames = RawH2.parse(client.snapshot.bytes)

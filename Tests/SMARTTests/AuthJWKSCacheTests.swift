@@ -71,4 +71,19 @@ import Testing
         #expect(!cache.shouldFetch(url: Self.url, keyID: "unknown", now: 9))
         #expect(cache.shouldFetch(url: Self.url, keyID: "unknown", now: 10))
     }
+
+    @Test("A request that needs keys while they are being fetched waits for that fetch instead of failing")
+    func joinsFetchInFlight() {
+        let fetcher = ScriptedFetcher()
+        fetcher.state.withLock { $0.hold = true }
+        let cache = JWKSCache(fetcher: fetcher)
+        cache.refresh(url: Self.url, now: 0) {}
+        #expect(cache.shouldFetch(url: Self.url, keyID: "k1", now: 0.5))  // within the cooldown, but in flight
+        let joined = Mutex(false)
+        cache.refresh(url: Self.url, now: 0.5) { joined.withLock { $0 = cache.keys(url: Self.url, now: 0.5) != nil } }
+        #expect(fetcher.state.withLock { $0.calls } == 1)
+        for completion in fetcher.state.withLock({ $0.held }) { completion(.success(Self.document)) }
+        #expect(joined.withLock { $0 })
+        #expect(!cache.shouldFetch(url: Self.url, keyID: "k1", now: 1))
+    }
 }

@@ -12,15 +12,18 @@ final class AuditShipping: Sendable {
     let transport: HTTPAuditTransport
 
     /// Starts shipping `sink`'s records to `config.repositoryURL`; nil when no repository is configured.
+    /// TODO(#7): a reload checks the shipping keys but does not restart the shipper with changed ones.
     /// - Throws: when the URL is not usable (a configuration error: the gateway refuses to start).
     static func start(
         config: AuditConfig, sink: AuditFileSink, loop: EventLoop, logger: Logger
     ) throws -> AuditShipping? {
         guard let url = config.repositoryURL, !url.isEmpty else { return nil }
-        let transport = try HTTPAuditTransport(url: url, loop: loop)
-        // TODO(#7): make batch size and backoff configurable (audit.ship_batch, audit.ship_max_backoff).
+        let shipping = config.shipping
+        let transport = try HTTPAuditTransport(
+            url: url, caFile: shipping.caFile, authorization: shipping.authorization, loop: loop)
         let shipper = AuditShipper(
-            sink: sink, transport: transport, batchSize: 200, initialBackoff: 0.5, maxBackoff: 30, logger: logger)
+            sink: sink, transport: transport, batchSize: shipping.batchSize,
+            initialBackoff: shipping.initialBackoffSeconds, maxBackoff: shipping.maxBackoffSeconds, logger: logger)
         shipper.start()
         logger.info("audit shipping started", metadata: ["audit.repository_url": url])
         return AuditShipping(shipper: shipper, transport: transport)

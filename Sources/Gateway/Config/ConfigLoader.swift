@@ -41,11 +41,8 @@ public enum ConfigLoader {
 }
 
 /// Collects errors while reading so that one run reports all of them.
-private final class Reader {
-    let directory: String
+class ConfigProblems {
     var errors: [YAMLDecodingError] = []
-
-    init(directory: String) { self.directory = directory }
 
     func attempt<T>(_ body: () throws -> T) -> T? {
         do {
@@ -56,6 +53,18 @@ private final class Reader {
             errors.append(YAMLDecodingError(mark: YAMLMark(file: "", line: 0, column: 0), path: "", problem: "\(error)"))
         }
         return nil
+    }
+}
+
+private final class Reader: ConfigProblems {
+    let directory: String
+
+    init(directory: String) { self.directory = directory }
+
+    /// Keeps the problems of a section read outside this class (ConfigLoader+*.swift).
+    func collect<T>(_ read: (T?, [YAMLDecodingError])) -> T? {
+        errors.append(contentsOf: read.1)
+        return read.0
     }
 
     func keys(_ node: YAMLNode, _ allowed: [String]) {
@@ -310,20 +319,22 @@ private final class Reader {
     func readAudit(_ root: YAMLNode) -> AuditConfig? {
         guard let node = attempt({ try root.optional("audit") }) else { return nil }
         let audit = node ?? YAMLNode.mapping([])
-        keys(audit, ["enabled", "directory", "rotate_size", "identifier_hash_key", "repository_url"])
+        keys(audit, ["enabled", "directory", "rotate_size", "identifier_hash_key", "repository_url"]
+            + ConfigLoader.shippingKeys)
         let enabled = attempt { try audit.optionalBool(at: "enabled") ?? true }
         let directory = attempt { path(try audit.optionalString(at: "directory") ?? "audit") }
         let rotate = attempt { try audit.optionalByteSize(at: "rotate_size") ?? 64 << 20 }
         let key = attempt { try audit.optionalString(at: "identifier_hash_key").map(path) } ?? nil
         let repository = attempt { try audit.optionalString(at: "repository_url") } ?? nil
-        guard let enabled, let directory, let rotate else { return nil }
+        let shipping = collect(ConfigLoader.readAuditShipping(audit, resolve: path))
+        guard let enabled, let directory, let rotate, let shipping else { return nil }
         if !enabled, repository != nil {
             errors.append(YAMLDecodingError(at: audit, "repository_url needs enabled: true (nothing would be shipped)"))
             return nil
         }
         return AuditConfig(
             enabled: enabled, directory: directory, rotateBytes: rotate, identifierHashKeyFile: key,
-            repositoryURL: repository)
+            repositoryURL: repository, shipping: shipping)
     }
 
     func readLimits(_ root: YAMLNode) -> LimitsConfig? {
@@ -331,7 +342,7 @@ private final class Reader {
         let limits = node ?? YAMLNode.mapping([])
         keys(limits, [
             "request_line", "headers", "header_count", "body", "token", "header_timeout", "idle_timeout",
-            "max_connections", "token_requests_per_minute",
+            "max_connections", "token_requests_per_minute", "http2",
         ])
         let line = attempt { try limits.optionalByteSize(at: "request_line") ?? 8 << 10 }
         let headers = attempt { try limits.optionalByteSize(at: "headers") ?? 32 << 10 }
@@ -342,13 +353,15 @@ private final class Reader {
         let idle = attempt { try Self.millis(limits, "idle_timeout", default: 60_000) }
         let connections = attempt { try limits.optionalInt(at: "max_connections") ?? 10_000 }
         let tokenRate = attempt { try limits.optionalInt(at: "token_requests_per_minute") ?? 600 }
+        let http2 = collect(ConfigLoader.readHTTP2(
+            limits, headerTimeoutMs: headerTimeout ?? 10_000, idleTimeoutMs: idle ?? 60_000))
         guard let line, let headers, let count, let body, let token, let headerTimeout, let idle, let connections,
-              let tokenRate
+              let tokenRate, let http2
         else { return nil }
         return LimitsConfig(
             requestLineBytes: line, headerBytes: headers, headerCount: count, bodyBytes: body, tokenBytes: token,
             headerTimeoutMs: headerTimeout, idleTimeoutMs: idle, maxConnections: connections,
-            tokenRequestsPerMinute: tokenRate)
+            tokenRequestsPerMinute: tokenRate, http2: http2)
     }
 
     func readLogging(_ root: YAMLNode) -> LoggingConfig? {

@@ -3,6 +3,7 @@
 // Paths in the file are relative to the directory of the config file.
 
 public import GatewayCore
+public import GatewayHTTP
 
 /// The whole configuration, immutable once loaded. A reload builds a new one and swaps it atomically.
 public struct GatewayConfig: Sendable {
@@ -150,6 +151,34 @@ public struct AuditConfig: Sendable {
     public var identifierHashKeyFile: String?
     /// Base URL of an Audit Record Repository (FHIR server) to ship records to; nil = no shipping.
     public var repositoryURL: String?
+    /// How records are shipped to `repositoryURL` (ConfigLoader+Audit.swift).
+    public var shipping = AuditShippingConfig()
+}
+
+/// The repository connection and retry settings of audit shipping (issue #7 §3).
+public struct AuditShippingConfig: Sendable {
+    /// PEM CA bundle that verifies an `https` repository (a private CA); nil = the system trust store.
+    public var caFile: String?
+    /// `Authorization` header value sent with every Bundle (`repository_authorization`, or `Bearer <token>`
+    /// from `repository_token_file`); nil = none.
+    public var authorization: String?
+    /// Records per `batch` Bundle. Default 200.
+    public var batchSize = 200
+    /// First retry delay after a failed POST, in seconds; doubles per failure. Default 0.5.
+    public var initialBackoffSeconds = 0.5
+    /// The longest retry delay, in seconds. Default 30.
+    public var maxBackoffSeconds = 30.0
+}
+
+/// Printing the configuration (a log line, a debugger) never shows the credential.
+extension AuditShippingConfig: CustomStringConvertible, CustomDebugStringConvertible {
+    public var description: String {
+        "AuditShippingConfig(caFile: \(caFile ?? "nil"), "
+            + "authorization: \(authorization == nil ? "nil" : "[redacted]"), batchSize: \(batchSize), "
+            + "initialBackoffSeconds: \(initialBackoffSeconds), maxBackoffSeconds: \(maxBackoffSeconds))"
+    }
+
+    public var debugDescription: String { description }
 }
 
 public struct LimitsConfig: Sendable {
@@ -171,6 +200,19 @@ public struct LimitsConfig: Sendable {
     public var maxConnections: Int
     /// Token requests accepted per client address per minute (counted on the socket peer). Default 600.
     public var tokenRequestsPerMinute: Int
+    /// HTTP/2 protocol limits and timeouts (`limits.http2`, ConfigLoader+HTTP2.swift).
+    public var http2 = HTTP2Config()
+}
+
+/// The `limits.http2` section: what an HTTP/2 client may do on one connection (issue #3 item 2).
+public struct HTTP2Config: Sendable {
+    /// Streams, header list, CONTINUATION, reset, SETTINGS and PING limits and flow-control windows; the
+    /// defaults are `HTTP2Limits()`'s.
+    public var limits = HTTP2Limits()
+    /// Time allowed for the client preface and for each request header block. Default `limits.header_timeout`.
+    public var headerTimeoutMs: UInt64 = 10_000
+    /// Time a connection without open streams is kept. Default `limits.idle_timeout`.
+    public var idleTimeoutMs: UInt64 = 60_000
 }
 
 public struct LoggingConfig: Sendable {

@@ -65,23 +65,23 @@ public final class GatewayRuntime: Sendable {
                 responseTimeoutMs: upstream.responseTimeoutMs, idleTimeoutMs: upstream.idleTimeoutMs)
             return FrontHandler(services: services, pool: pool)
         }
-        let limits = HTTPServerLimits(
-            maxRequestLineBytes: config.limits.requestLineBytes, maxHeaderBytes: config.limits.headerBytes,
-            maxHeaderCount: config.limits.headerCount, maxBodyBytes: config.limits.bodyBytes,
-            headerReadTimeoutMs: config.limits.headerTimeoutMs, idleTimeoutMs: config.limits.idleTimeoutMs)
         let handlers = handlers
         let ids = ConnectionIDs()
         let logger = services.logger
         let address = config.listen.address
         listener = try Listener(group: group, host: address, port: config.listen.port, tls: tls) { stream in
+            // Each connection gets the limits of the configuration current when it was accepted, so a reload
+            // changes them for new connections; open ones keep theirs.
+            let limits = ConnectionLimits(services.snapshot.config.limits)
             // The protocol is known once the TLS handshake chose it through ALPN; plain TCP is HTTP/1.1.
             guard let secure = stream as? TLSStream else {
-                return Self.serve(stream, http2: false, handlers: handlers, limits: limits, ids: ids, logger: logger)
+                return Self.serve(
+                    stream, http2: nil, handlers: handlers, limits: limits.http1, ids: ids, logger: logger)
             }
             secure.onHandshake = { [unowned secure] result in
                 guard case .success(let info) = result else { return }
-                let http2 = info.alpn == "h2"
-                Self.serve(secure, http2: http2, handlers: handlers, limits: limits, ids: ids, logger: logger)
+                let h2 = info.alpn == "h2" ? limits.http2 : nil
+                Self.serve(secure, http2: h2, handlers: handlers, limits: limits.http1, ids: ids, logger: logger)
             }
         }
         if config.admin.port != 0 {
@@ -116,15 +116,14 @@ public final class GatewayRuntime: Sendable {
 
     /// Starts an HTTP/1.1 or HTTP/2 server connection on an accepted stream and tracks it for draining.
     private static func serve(
-        _ stream: any ByteStream, http2: Bool, handlers: PerLoop<FrontHandler>, limits: HTTPServerLimits,
+        _ stream: any ByteStream, http2: HTTP2Settings?, handlers: PerLoop<FrontHandler>, limits: HTTPServerLimits,
         ids: ConnectionIDs, logger: Logger
     ) {
         let handler = handlers.value(for: stream.eventLoop)
         let id = ids.next()
-        if http2 {
-            // TODO(#3): read HTTP2Limits from the configuration's limits section; the defaults apply until then.
+        if let http2 {
             let connection = HTTP2ServerConnection(
-                stream: stream, handler: handler, limits: limits, http2: HTTP2Limits(), connectionID: id,
+                stream: stream, handler: handler, limits: http2.server, http2: http2.protocolLimits, connectionID: id,
                 errorRenderer: Responses.framingError, logger: logger)
             handler.connections[id] = connection
             connection.onClose = { [weak handler] _ in handler?.connections[id] = nil }
@@ -299,5 +298,35 @@ enum AuditKey {
             throw GatewayError(status: 500, issueType: .exception, "cannot create \(path)")
         }
         return key
+    }
+}
+
+/// The limits a client connection is created with (`limits`, `limits.http2`).
+struct ConnectionLimits: Sendable {
+    let http1: HTTPServerLimits
+    let http2: HTTP2Settings
+
+    init(_ config: LimitsConfig) {
+        http1 = HTTPServerLimits(
+            maxRequestLineBytes: config.requestLineBytes, maxHeaderBytes: config.headerBytes,
+            maxHeaderCount: config.headerCount, maxBodyBytes: config.bodyBytes,
+            headerReadTimeoutMs: config.headerTimeoutMs, idleTimeoutMs: config.idleTimeoutMs)
+        http2 = HTTP2Settings(config.http2, shared: http1)
+    }
+}
+
+/// What an HTTP/2 server connection is created with: the shared limits with the HTTP/2 timeouts, and the
+/// protocol limits (`limits.http2`).
+struct HTTP2Settings: Sendable {
+    let server: HTTPServerLimits
+    let protocolLimits: HTTP2Limits
+
+    /// HTTP/2 has its own header-read and idle timeouts; body and write limits are the shared ones.
+    init(_ config: HTTP2Config, shared: HTTPServerLimits) {
+        var server = shared
+        server.headerReadTimeoutMs = config.headerTimeoutMs
+        server.idleTimeoutMs = config.idleTimeoutMs
+        self.server = server
+        protocolLimits = config.limits
     }
 }

@@ -450,7 +450,10 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
     }
 
     func trailersBegin(streamID: Int32) {
-        streams[streamID]?.inTrailers = true
+        guard let item = streams[streamID] else { return }
+        item.inTrailers = true
+        // SETTINGS_MAX_HEADER_LIST_SIZE bounds each field section, the trailer section too (RFC 9113 §6.5.2).
+        item.head.listBytes = 0
     }
 
     /// One decoded field; false resets the stream (after `rejectMalformed` chose the error code).
@@ -472,8 +475,9 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
             item.rejection = rejection
             return true
         }
-        // Trailers are checked like any field, then dropped: the upstream request is re-framed with a
-        // Content-Length (issue #3 item 2). TODO(#3): pass request trailers to the handler.
+        // Request trailers are checked like any field, then dropped (docs/configuration.md "Trailers"): the request
+        // goes upstream as HTTP/1.1 with a Content-Length the gateway computed, which has no trailer section,
+        // and no FHIR interaction gives a trailer a meaning (RFC 9110 §6.5.1 lets a recipient discard them).
         guard !item.inTrailers else { return true }
         let nameText = String(decoding: name, as: UTF8.self)
         let valueText = String(decoding: value, as: UTF8.self)
@@ -537,6 +541,14 @@ public final class HTTP2ServerConnection: ByteStreamDelegate, HTTPServerConnecti
                 handleRejection(item, rejection)
                 return
             }
+        } else if item.inTrailers, let rejection = item.rejection, !item.requestComplete {
+            // A trailer section over the header list limit or with a field the header block would have been
+            // refused for: the request is refused the same way (it was not dispatched: END_STREAM comes with
+            // the trailers), and its buffered body is released.
+            bufferedBodyBytes -= item.body.count
+            item.body = []
+            handleRejection(item, rejection)
+            return
         }
         if endStream { requestEnded(item) }
     }

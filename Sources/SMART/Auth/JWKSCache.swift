@@ -76,6 +76,10 @@ public final class JWKSCache: Sendable {
     public func shouldFetch(url: String, keyID: String?, now: Double) -> Bool {
         entries.withLock { entries in
             let entry = entries[url] ?? Entry()
+            // A fetch in flight: the caller joins it (`refresh` queues it) rather than failing at once for
+            // keys that are about to arrive. Without this, a second request for a new issuer's keys during
+            // the first fetch was refused 401, on which request won the race.
+            if entry.inFlight { return true }
             guard now - entry.lastAttempt >= policy.minRefetchInterval else { return false }
             guard let jwks = entry.jwks else { return true }
             if now >= entry.expiresAt { return true }
