@@ -104,4 +104,63 @@ struct CLITokenLiveTests {
         #expect(unknown.out.isEmpty)
         #expect(unknown.err.contains("invalid_client"))
     }
+
+    @Test("--request-bodies N prints N token requests that the gateway accepts once each, and posts nothing")
+    func requestBodies() throws {
+        let dir = try TemporaryDirectory()
+        let tls = try Self.makeCertificate(in: dir, name: "server")
+        let port = try OneShotHTTPServer.unusedPort()
+        try FileManager.default.copyItem(atPath: CLIPolicyTests.repositoryRoot + "/policies",
+                                         toPath: dir.file("policies"))
+        let config = try dir.write("gateway.yaml", """
+            listen:
+              address: 127.0.0.1
+              port: \(port)
+              tls: {certificate: \(tls.cert), private_key: \(tls.key)}
+            admin: {port: 0}
+            upstream: {url: "http://127.0.0.1:1/fhir"}
+            event_loops: 1
+            auth: {signing_keys: keys, clients: clients.yaml}
+            audit: {directory: audit}
+
+            """)
+        #expect(runCLI(["keys", "generate", "--alg", "ES384", "--out", dir.file("keys")]).status == 0)
+        let clientKey = try PrivateKey.generateRSA(bits: 2048)
+        let keyFile = try dir.write("lt-client.pem", try clientKey.pkcs8PEM())
+        let publicFile = try dir.write("lt-client.pub", try clientKey.publicPEM())
+        let added = runCLI([
+            "clients", "add", "lt-client", "--role", "prescriber", "--scope", "system/*.rs", "--public-key", publicFile,
+            "--kid", "lt-1", "--alg", "RS384", "--config", config,
+        ])
+        #expect(added.status == 0, "\(added.err)")
+        let tokenURL = "https://127.0.0.1:\(port)/auth/token"
+        // Printed while nothing listens on the port: the option must not contact the endpoint.
+        let printed = runCLI([
+            "token", "--client", "lt-client", "--key", keyFile, "--kid", "lt-1", "--token-url", tokenURL,
+            "--request-bodies", "3",
+        ])
+        #expect(printed.status == 0, "\(printed.err)")
+        let bodies = printed.out.split(separator: "\n").map(String.init)
+        #expect(bodies.count == 3)
+        #expect(Set(bodies).count == 3)
+
+        let runtime = try GatewayRuntime(configPath: config, logger: .disabled)
+        defer { runtime.drain(timeoutSeconds: 2) }
+        let url = try #require(URL(string: tokenURL))
+        for body in bodies {
+            let response = try TokenTransport.post(url: url, body: body, caFile: tls.cert, timeout: 30)
+            #expect(response.status == 200, "\(String(decoding: response.body, as: UTF8.self))")
+        }
+        // Each body carries its own jti: sending one again is a replay and is refused (RFC 7523 §3).
+        let replayed = try TokenTransport.post(url: url, body: bodies[0], caFile: tls.cert, timeout: 30)
+        #expect(replayed.status == 400 || replayed.status == 401)
+
+        #expect(runCLI([
+            "token", "--client", "lt-client", "--key", keyFile, "--token-url", tokenURL, "--request-bodies", "0",
+        ]).status == 2)
+        #expect(runCLI([
+            "token", "--client", "lt-client", "--key", keyFile, "--token-url", tokenURL, "--request-bodies", "2",
+            "--cacert", tls.cert,
+        ]).status == 2)
+    }
 }

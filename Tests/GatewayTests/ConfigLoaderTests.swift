@@ -88,6 +88,31 @@ struct ConfigLoaderTests {
             """).count == 2)  // http JWKS URL, and no algorithm allow-list
     }
 
+    @Test("audit.enabled defaults to true; false is accepted on loopback only and never with shipping")
+    func auditSwitch() throws {
+        #expect(try decode(minimal).audit.enabled)
+        #expect(try decode(minimal + "\naudit: {enabled: false}").audit.enabled == false)
+        #expect(problems(minimal + "\naudit: {enabled: off-ish}").contains { $0.contains("audit.enabled") })
+        #expect(problems(minimal + "\naudit: {enabled: false, repository_url: 'https://arr.example/fhir'}").contains {
+            $0.contains("repository_url needs enabled: true")
+        })
+        // Off loopback the listener needs TLS files that exist; the loader only checks they are readable.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for name in ["cert.pem", "key.pem"] {
+            #expect(FileManager.default.createFile(atPath: dir + "/" + name, contents: Data("x".utf8)))
+        }
+        let exposed = """
+            listen: {address: 0.0.0.0, port: 8443, tls: {certificate: \(dir)/cert.pem, private_key: \(dir)/key.pem}}
+            upstream: {url: http://u/fhir}
+            """
+        #expect(try decode(exposed).audit.enabled)
+        #expect(problems(exposed + "\naudit: {enabled: false}").contains {
+            $0.contains("audit.enabled") && $0.contains("loopback")
+        })
+    }
+
     @Test("external_issuers[].clients binds issuer client ids; strings only, jwks_url issuers only")
     func issuerClients() throws {
         let issuer = minimal + """

@@ -14,7 +14,7 @@ public enum GatewayCLI {
     static let valueOptions: Set<String> = [
         "config", "client", "scope", "body", "alg", "out", "key", "token-url", "kid", "cacert", "name", "kind",
         "npi", "dea", "role", "network", "jwks", "jwks-url", "content-type", "patient", "public-key", "policies",
-        "clients", "records", "producers", "dir",
+        "clients", "records", "producers", "dir", "request-bodies",
     ]
 
     /// Runs one command line and returns the exit status.

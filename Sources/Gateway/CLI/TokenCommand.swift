@@ -16,8 +16,9 @@ enum TokenCommand {
     static let timeout = 30.0
 
     static func run(_ args: ParsedArguments, output: CLIOutput) throws -> Int32 {
-        try MoreCommands.allow(args, options: ["client", "key", "token-url", "scope", "kid", "alg", "cacert"],
-                               flags: ["json"])
+        try MoreCommands.allow(
+            args, options: ["client", "key", "token-url", "scope", "kid", "alg", "cacert", "request-bodies"],
+            flags: ["json"])
         guard args.words.count == 1 else { throw CLIError("unexpected argument '\(args.words[1])'") }
         guard let clientID = args.option("client"), let keyFile = args.option("key"),
               let tokenURL = args.option("token-url")
@@ -27,6 +28,11 @@ enum TokenCommand {
                 + "such as https://pdmp.example.gov/auth/token")
         }
         let scopes = args.list("scope").isEmpty ? [defaultScope] : args.list("scope")
+        if let count = args.option("request-bodies") {
+            return try printBodies(
+                count: count, clientID: clientID, keyFile: keyFile, tokenURL: tokenURL, scopes: scopes, args: args,
+                output: output)
+        }
         let body = try requestBody(
             clientID: clientID, keyFile: keyFile, tokenURL: tokenURL, scopes: scopes, kid: args.option("kid"),
             alg: args.option("alg"), now: Date().timeIntervalSince1970)
@@ -35,17 +41,61 @@ enum TokenCommand {
         return report(response, json: args.flags.contains("json"), output: output)
     }
 
+    /// Most bodies `--request-bodies` prints: enough for a load-test run, bounded so a typo cannot fill a disk.
+    static let maxRequestBodies = 1_000_000
+
+    /// `--request-bodies N` (load tests, deploy/loadtest): prints N token request bodies, one per line, each
+    /// with a fresh assertion (its own `jti`, `exp` 4 minutes ahead) and posts nothing. Every body is good
+    /// for one token request until it expires: the token endpoint refuses a replayed `jti` (RFC 7523 §3).
+    static func printBodies(
+        count text: String, clientID: String, keyFile: String, tokenURL: String, scopes: [String],
+        args: ParsedArguments, output: CLIOutput
+    ) throws -> Int32 {
+        guard let count = Int(text), (1...maxRequestBodies).contains(count) else {
+            throw CLIError("--request-bodies needs a count from 1 to \(maxRequestBodies)")
+        }
+        guard args.option("cacert") == nil, !args.flags.contains("json") else {
+            throw CLIError("--request-bodies posts nothing: --cacert and --json do not apply")
+        }
+        let now = Date().timeIntervalSince1970
+        let key = try loadKey(keyFile)
+        var chunk = ""
+        for index in 0..<count {
+            chunk += try requestBody(
+                clientID: clientID, key: key, keyFile: keyFile, tokenURL: tokenURL, scopes: scopes,
+                kid: args.option("kid"), alg: args.option("alg"), now: now) + "\n"
+            if index % 256 == 255 || index == count - 1 {
+                output.out(chunk)
+                chunk = ""
+            }
+        }
+        return 0
+    }
+
     /// The form body of the token request: a fresh assertion signed with the key in `keyFile`.
     static func requestBody(
         clientID: String, keyFile: String, tokenURL: String, scopes: [String], kid: String?, alg: String?, now: Double
     ) throws -> String {
+        try requestBody(
+            clientID: clientID, key: try loadKey(keyFile), keyFile: keyFile, tokenURL: tokenURL, scopes: scopes,
+            kid: kid, alg: alg, now: now)
+    }
+
+    /// The client's private key from a PEM file.
+    static func loadKey(_ keyFile: String) throws -> PrivateKey {
         let text = try MoreCommands.readText(keyFile, what: "private key")
-        let key: PrivateKey
         do {
-            key = try PrivateKey(pem: text)
+            return try PrivateKey(pem: text)
         } catch {
             throw CommandFailure("\(keyFile) is not a PEM private key: \(MoreCommands.describe(error))")
         }
+    }
+
+    /// The form body of a token request signed with `key` (read from `keyFile`, named in errors).
+    static func requestBody(
+        clientID: String, key: PrivateKey, keyFile: String, tokenURL: String, scopes: [String], kid: String?,
+        alg: String?, now: Double
+    ) throws -> String {
         let algorithm = try algorithm(alg, for: key.kind)
         do {
             let keyID = try kid ?? defaultKeyID(key.publicKey())

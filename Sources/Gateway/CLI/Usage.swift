@@ -181,6 +181,8 @@ enum Usage {
           --alg ALG          ES384, RS384, ... (default: by key type)
           --cacert FILE      CA bundle that verifies the token endpoint
           --json             print the whole token response
+          --request-bodies N instead: print N signed token request bodies, one per line, and post
+                             nothing (pre-signed requests for load tests)
 
         Exit status: 0 a token was printed, 1 the request was refused (the error JSON goes to stderr).
         """

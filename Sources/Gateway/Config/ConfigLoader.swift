@@ -119,6 +119,11 @@ private final class Reader: ConfigProblems {
         let scheme = listen.tls == nil ? "http" : "https"
         let base = publicBase ?? "\(scheme)://\(host):\(listen.port)"
         guard let auth = readAuth(root, publicBase: base, listen: listen) else { return nil }
+        if !audit.enabled, !Self.isLoopback(listen.address) {
+            errors.append(YAMLDecodingError(
+                at: root["audit"]?["enabled"] ?? root, "false is only allowed when listen.address is loopback"))
+            return nil
+        }
         return GatewayConfig(
             listen: listen, publicBaseURL: base, admin: admin, upstream: upstream, fhir: fhir, auth: auth,
             policyDirectory: policies, audit: audit, sharedState: sharedStateURL, limits: limits, eventLoops: eventLoops,
@@ -356,8 +361,9 @@ private final class Reader: ConfigProblems {
     func readAudit(_ root: YAMLNode) -> AuditConfig? {
         guard let node = attempt({ try root.optional("audit") }) else { return nil }
         let audit = node ?? YAMLNode.mapping([])
-        keys(audit, ["directory", "rotate_size", "rotate_age", "identifier_hash_key", "repository_url"]
+        keys(audit, ["enabled", "directory", "rotate_size", "rotate_age", "identifier_hash_key", "repository_url"]
             + ConfigLoader.shippingKeys)
+        let enabled = attempt { try audit.optionalBool(at: "enabled") ?? true }
         let directory = attempt { path(try audit.optionalString(at: "directory") ?? "audit") }
         let rotate = attempt { try audit.optionalByteSize(at: "rotate_size") ?? 64 << 20 }
         let rotateAge = attempt { () throws(YAMLDecodingError) -> Double in
@@ -371,9 +377,14 @@ private final class Reader: ConfigProblems {
         }
         let repository = attempt { try audit.optionalString(at: "repository_url") } ?? nil
         let shipping = collect(ConfigLoader.readAuditShipping(audit, resolve: path))
-        guard let directory, let rotate, let rotateAge, let shipping else { return nil }
+        guard let enabled, let directory, let rotate, let rotateAge, let shipping else { return nil }
+        if !enabled, repository != nil {
+            errors.append(YAMLDecodingError(at: audit, "repository_url needs enabled: true (nothing would be shipped)"))
+            return nil
+        }
         return AuditConfig(
-            directory: directory, rotateBytes: rotate, rotateAgeSeconds: rotateAge, identifierHashKeyFile: key,
+            enabled: enabled, directory: directory, rotateBytes: rotate, rotateAgeSeconds: rotateAge,
+            identifierHashKeyFile: key,
             repositoryURL: repository, shipping: shipping)
     }
 

@@ -138,6 +138,10 @@ public struct ExternalIssuerConfig: Sendable {
 }
 
 public struct AuditConfig: Sendable {
+    /// Whether decisions are recorded at all. Default true. `false` exists only for load-test comparisons
+    /// (deploy/loadtest: the same scenario with and without the audit sink); it is refused unless the
+    /// listener is on loopback, and the gateway logs a warning at start. Never turn it off in service.
+    public var enabled: Bool = true
     /// Directory of the hash-chained NDJSON audit files. Default `audit`.
     public var directory: String
     /// Rotate a file at this size. Default 64 MiB.

@@ -555,9 +555,10 @@ final class Exchange {
     }
 
     /// Writes the audit record, then runs `then` on the loop; if the record cannot be made durable the
-    /// client gets 503 instead (issue #7: never silently unaudited).
+    /// client gets 503 instead (issue #7: never silently unaudited). With `audit.enabled: false` (loopback
+    /// load-test comparisons only, warned about at start) no record is built or written.
     func record(_ outcome: AuditInput.Outcome, description: String?, then: @escaping (Exchange) -> Void) {
-        guard ["fhir", "token", "introspect", "other"].contains(routeName) else {
+        guard snapshot.config.audit.enabled, ["fhir", "token", "introspect", "other"].contains(routeName) else {
             return then(self)
         }
         // The request's own record first, then one per Bundle entry, in the chain in that order.

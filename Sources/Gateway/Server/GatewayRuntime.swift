@@ -98,6 +98,9 @@ public final class GatewayRuntime: Sendable {
         }
         services.runtime.install(self)
         policyWatcher.start()
+        if !config.audit.enabled {
+            logger.warning("audit.enabled is false: no decision is recorded (for load-test comparisons only)")
+        }
         logger.info("gateway listening", metadata: [
             "listen.address": "\(config.listen.address):\(listener.port)", "fhir.base": config.publicFHIRBase,
             "upstream.url": config.upstream.url, "admin.port": adminListener.map { String($0.port) } ?? "off",

@@ -3,11 +3,17 @@
 
   parse.py collect MANIFEST
 
-MANIFEST has one tab-separated line per run: scenario, protocol, target, kind, prefix, note.
+MANIFEST has one tab-separated line per run: scenario, protocol, target, kind, prefix, note, reference
+target, minimum req/s ratio (the last two are passed through for report.py).
   kind wrk     PREFIX.out is wrk --latency output
   kind h2load  PREFIX.out is h2load output, PREFIX.log its --log-file
+               (a target served by two instances has PREFIX.part1.out, PREFIX.part2.out, ... instead:
+               req/s, requests and errors are added up, p50 is their mean and p99 their maximum)
   kind idle    PREFIX.json is idle.py's output
+  kind value   PREFIX.json holds a reference figure measured otherwise: {"rps": ..., "note": ...}
   kind none    nothing ran (the note says why)
+PREFIX.partN.bodies, when present, holds how many pre-signed token requests part N had: a run that used
+them all stopped early, so its req/s is a lower bound (said in the note).
 For wrk/h2load, PREFIX.rss holds the peak RSS in KiB (rss.py) and PREFIX.cpu "START END CLK_TCK", the
 proxy's CPU ticks before and after the run. Lines with the same scenario,
 protocol and target are repetitions: the row shows the run with the median req/s, the peak RSS over all
@@ -18,6 +24,7 @@ status, duration µs), nearest-rank method. wrk's come from its --latency distri
 """
 import json
 import math
+import os
 import re
 import sys
 
@@ -104,6 +111,11 @@ def parse_h2load(out, log_path):
     res["errors"] = max(bad, failed + non2xx)
     if unfinished:
         res["note"] = f"{unfinished} requests unanswered when the run stopped (counted in p50/p99 as lower bounds)"
+    m = re.search(r"requests: \d+ total, (\d+) started, (\d+) done", out)
+    if m and int(m.group(1)) > 0 and int(m.group(2)) == 0:
+        # Streams still open at the end are normal (connections x streams in flight) and h2load logs only
+        # finished ones; none finished at all means the responses stalled.
+        res["note"] = f"none of the {m.group(1)} requests started finished: responses stalled"
     if res["rps"] is None:
         res["note"] = "h2load produced no result"
     return res
@@ -137,18 +149,58 @@ def read_rss(prefix):
     return peak, cpu
 
 
-def load_run(kind, prefix):
+def load_one(kind, prefix):
     try:
         with open(prefix + ".out", errors="replace") as f:
             out = f.read()
     except OSError:
         out = ""
     res = parse_wrk(out) if kind == "wrk" else parse_h2load(out, prefix + ".log")
+    try:
+        with open(prefix + ".bodies") as f:
+            bodies = int(f.read())
+        if res["requests"] is not None and res["requests"] >= 0.98 * bodies:
+            res["note"] = "; ".join(n for n in (res["note"], f"used all {bodies} pre-signed token requests: "
+                                               "req/s is a lower bound (raise TOKEN_RATE_*)") if n)
+    except (OSError, ValueError):
+        pass
+    return res
+
+
+def add_parts(parts):
+    """One row for a target served by several instances, each loaded by its own generator."""
+    measured = [p for p in parts if p["rps"] is not None]
+    if len(measured) < len(parts):
+        return {"rps": None, "p50_ms": None, "p99_ms": None, "errors": None, "requests": None,
+                "note": "; ".join(p["note"] for p in parts if p["note"]) or "a load generator produced no result"}
+    p50 = [p["p50_ms"] for p in parts if p["p50_ms"] is not None]
+    p99 = [p["p99_ms"] for p in parts if p["p99_ms"] is not None]
+    return {"rps": sum(p["rps"] for p in parts), "requests": sum(p["requests"] or 0 for p in parts),
+            "errors": sum(p["errors"] or 0 for p in parts), "p50_ms": sum(p50) / len(p50) if p50 else None,
+            "p99_ms": max(p99) if p99 else None,
+            "note": "; ".join([f"{len(parts)} instances, one load generator each (req/s added, p50 mean, "
+                               "p99 max)"] + [p["note"] for p in parts if p["note"]])}
+
+
+def load_run(kind, prefix):
+    parts, n = [], 1
+    while os.path.exists(f"{prefix}.part{n}.out"):
+        parts.append(load_one(kind, f"{prefix}.part{n}"))
+        n += 1
+    res = add_parts(parts) if parts else load_one(kind, prefix)
     res["rss_kib"], cpu = read_rss(prefix)
     # Proxy CPU time per request: far steadier than req/s when other work shares the machine.
     res["cpu_us_per_req"] = cpu * 1e6 / res["requests"] if cpu is not None and res["requests"] and res["rps"] \
         else None
     return res
+
+
+def value_run(prefix):
+    try:
+        with open(prefix + ".json") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {"note": "reference figure missing"}
 
 
 def idle_run(prefix):
@@ -167,18 +219,21 @@ def idle_run(prefix):
 
 
 def collect(manifest):
-    groups = {}
+    groups, meta = {}, {}
     with open(manifest) as f:
         for line in f:
-            scenario, protocol, target, kind, prefix, note = line.rstrip("\n").split("\t")
+            scenario, protocol, target, kind, prefix, note, reference, min_ratio = line.rstrip("\n").split("\t")
             if kind in ("wrk", "h2load"):
                 res = load_run(kind, prefix)
             elif kind == "idle":
                 res = idle_run(prefix)
+            elif kind == "value":
+                res = value_run(prefix)
             else:
                 res = {}
             res["extra_note"] = note
             groups.setdefault((scenario, protocol, target), []).append(res)
+            meta[(scenario, protocol, target)] = {"reference": reference, "min_ratio": min_ratio}
     for (scenario, protocol, target), runs in groups.items():
         chosen = median(runs)
         peaks = [r["rss_kib"] for r in runs if r.get("rss_kib")]
@@ -186,7 +241,8 @@ def collect(manifest):
         yield {"scenario": scenario, "protocol": protocol, "target": target,
                "rps": chosen.get("rps"), "p50_ms": chosen.get("p50_ms"), "p99_ms": chosen.get("p99_ms"),
                "errors": chosen.get("errors"), "rss_kib": max(peaks) if peaks else None,
-               "cpu_us_per_req": chosen.get("cpu_us_per_req"), "note": "; ".join(n for n in notes if n)}
+               "cpu_us_per_req": chosen.get("cpu_us_per_req"), "note": "; ".join(n for n in notes if n),
+               **meta[(scenario, protocol, target)]}
 
 
 def main():

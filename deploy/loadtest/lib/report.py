@@ -3,11 +3,19 @@
 
   report.py RESULTS_JSONL MACHINE_JSON OUT_MD
 
-Each RESULTS_JSONL line: scenario, protocol, target ("nginx" | "gateway"), rps, p50_ms, p99_ms, errors,
-rss_kib, note (null/"" where not measured). Gateway rows get gateway/nginx ratios for req/s and p99 against
-the nginx row of the same scenario and protocol, and a check against the targets (issue 3: req/s >= 1.0x
-and p99 <= 1.2x; issue 2: req/s >= 0.8x; idle rows: RSS <= 64 MiB). The CPU column is the proxy's own CPU
-time (all its processes) divided by the requests it served; its ratio is the noise-resistant one.
+Each RESULTS_JSONL line: scenario, protocol, target, rps, p50_ms, p99_ms, errors, rss_kib, cpu_us_per_req,
+note (null/"" where not measured), reference (the scenario's reference target) and min_ratio. Every row but
+the reference's gets ratios for req/s, p99 and CPU against the reference row of the same scenario and
+protocol, and a check:
+  min_ratio "issue3": the nginx comparison (issue 3: req/s >= 1.0x and p99 <= 1.2x; issue 2: req/s >= 0.8x)
+  min_ratio "idle":   RSS <= 64 MiB with the idle connections open (issue 3)
+  min_ratio a number: req/s ratio >= that number
+  min_ratio ">=N/s":  req/s >= N (an absolute target, e.g. issue 4's RS384 issuance rate)
+  min_ratio "+cpu<=N ms": the target's CPU time per request minus the reference's, in ms, <= N (what a
+                      feature costs per response, e.g. issue 5's compartment check of a 1 MB Bundle)
+  min_ratio empty:    reported only
+The CPU column is the target's own CPU time (all its processes) divided by the requests it served; its
+ratio is the noise-resistant one.
 """
 import json
 import sys
@@ -33,39 +41,54 @@ def ratio(a, b):
     return a / b if a is not None and b not in (None, 0) else None
 
 
-def check(row, rps_ratio, p99_ratio):
-    if row["target"] != "gateway":
-        return ""
-    if row["scenario"].startswith("idle"):
+def check(row, rps_ratio, p99_ratio, base=None):
+    rule = row.get("min_ratio") or ""
+    if row["target"] == row.get("reference"):
+        return "ref" if rule else ""
+    if rule == "idle":
         rss = row.get("rss_kib")
         return "n/a" if rss is None else ("pass" if rss / 1024 <= RSS_LIMIT_MIB else "miss RSS")
+    if not rule:
+        return ""
+    if rule.startswith(">="):
+        limit = float(rule[2:].removesuffix("/s"))
+        rps = row.get("rps")
+        return "n/a" if rps is None else (f"pass (>= {limit:,.0f}/s)" if rps >= limit else f"miss (< {limit:,.0f}/s)")
+    if rule.startswith("+cpu<="):
+        limit = float(rule[len("+cpu<="):].removesuffix("ms").strip())
+        mine, ref = row.get("cpu_us_per_req"), (base or {}).get("cpu_us_per_req")
+        if mine is None or ref is None:
+            return "n/a"
+        extra = (mine - ref) / 1000.0
+        return f"{'pass' if extra <= limit else 'miss'} ({extra:+,.1f} ms, <= {limit:g})"
     if rps_ratio is None:
         return "n/a"
-    if rps_ratio >= 1.0 and p99_ratio is not None and p99_ratio <= 1.2:
-        return "pass"
-    if rps_ratio >= 0.8:
-        return "issue-2 only"
-    return "miss"
+    if rule == "issue3":
+        if rps_ratio >= 1.0 and p99_ratio is not None and p99_ratio <= 1.2:
+            return "pass"
+        return "issue-2 only" if rps_ratio >= 0.8 else "miss"
+    return f"pass (>= {float(rule):.2f}x)" if rps_ratio >= float(rule) else f"miss (< {float(rule):.2f}x)"
 
 
 def build_rows(results):
-    nginx = {(r["scenario"], r["protocol"]): r for r in results if r["target"] == "nginx"}
+    by_key = {(r["scenario"], r["protocol"], r["target"]): r for r in results}
     rows, notes = [], []
     for r in results:
-        base = nginx.get((r["scenario"], r["protocol"]))
-        is_gw = r["target"] == "gateway"
-        rps_ratio = ratio(r.get("rps"), base.get("rps")) if is_gw and base else None
-        p99_ratio = ratio(r.get("p99_ms"), base.get("p99_ms")) if is_gw and base else None
-        cpu_ratio = ratio(r.get("cpu_us_per_req"), base.get("cpu_us_per_req")) if is_gw and base else None
+        base = by_key.get((r["scenario"], r["protocol"], r.get("reference")))
+        compared = base is not None and r["target"] != r.get("reference")
+        rps_ratio = ratio(r.get("rps"), base.get("rps")) if compared else None
+        p99_ratio = ratio(r.get("p99_ms"), base.get("p99_ms")) if compared else None
+        cpu_ratio = ratio(r.get("cpu_us_per_req"), base.get("cpu_us_per_req")) if compared else None
         rss = r.get("rss_kib")
+        idle = r.get("min_ratio") == "idle"
         rows.append([
             r["scenario"], r["protocol"], r["target"],
             fmt(r.get("rps"), 0), fmt(r.get("p50_ms"), 2), fmt(r.get("p99_ms"), 2),
             fmt(r.get("errors")), fmt(None if rss is None else rss / 1024.0, 1),
-            "" if r["scenario"].startswith("idle") else fmt(r.get("cpu_us_per_req"), 0),
-            times(rps_ratio) if is_gw else "", times(p99_ratio) if is_gw else "",
-            times(cpu_ratio) if is_gw else "",
-            check(r, rps_ratio, p99_ratio),
+            "" if idle else fmt(r.get("cpu_us_per_req"), 0),
+            times(rps_ratio) if compared else "", times(p99_ratio) if compared else "",
+            times(cpu_ratio) if compared else "",
+            check(r, rps_ratio, p99_ratio, base),
         ])
         if r.get("note"):
             notes.append((f"{r['scenario']} / {r['protocol']} / {r['target']}", r["note"]))

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Resident memory of a process tree (a process and all its descendants, e.g. nginx master + workers).
 
-  rss.py now ROOT_PID                  print the tree's current VmRSS sum in KiB
-  rss.py sample ROOT_PID OUT [SEC]     sample every SEC (default 0.2) until SIGTERM/SIGINT, then write
+  rss.py now ROOT_PIDS                 print the trees' current VmRSS sum in KiB
+  rss.py sample ROOT_PIDS OUT [SEC]    sample every SEC (default 0.2) until SIGTERM/SIGINT, then write
                                        the peak VmRSS sum (KiB) to OUT
+ROOT_PIDS is one pid or several separated by commas (two gateway instances count as one target).
 
 The sum of VmRSS over processes counts shared pages once per process, so for nginx (master + workers) it
 is an upper bound; for the single-process gateway it is exact.
@@ -55,7 +56,11 @@ def tree_rss_kib(root):
     return sum(status_kib(pid, "VmRSS") for pid in tree(root))
 
 
-def sample(root, out, interval):
+def roots_rss_kib(roots):
+    return sum(tree_rss_kib(root) for root in roots)
+
+
+def sample(roots, out, interval):
     state = {"stop": False}
 
     def stop(_signum, _frame):
@@ -65,19 +70,19 @@ def sample(root, out, interval):
     signal.signal(signal.SIGINT, stop)
     peak = 0
     while not state["stop"]:
-        peak = max(peak, tree_rss_kib(root))
+        peak = max(peak, roots_rss_kib(roots))
         time.sleep(interval)
-    peak = max(peak, tree_rss_kib(root))
+    peak = max(peak, roots_rss_kib(roots))
     with open(out, "w") as f:
         f.write(f"{peak}\n")
 
 
 def main():
-    cmd, root = sys.argv[1], int(sys.argv[2])
+    cmd, roots = sys.argv[1], [int(pid) for pid in sys.argv[2].split(",")]
     if cmd == "now":
-        print(tree_rss_kib(root))
+        print(roots_rss_kib(roots))
     elif cmd == "sample":
-        sample(root, sys.argv[3], float(sys.argv[4]) if len(sys.argv) > 4 else 0.2)
+        sample(roots, sys.argv[3], float(sys.argv[4]) if len(sys.argv) > 4 else 0.2)
     else:
         sys.exit(f"unknown command {cmd}")
 
