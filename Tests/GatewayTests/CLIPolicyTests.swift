@@ -216,4 +216,42 @@ struct CLIPolicyWithoutConfigTests {
         let flagged = try Self.run(in: empty, ["policy", "test", "--policies", CLIPolicyTests.repositoryRoot + "/policies"])
         #expect(flagged.status == 0, "\(flagged.err)")
     }
+
+    @Test("policy_time_zone: time.hour is the PDMP's local hour (23:30 UTC is 18:30 in New York); bad zones are refused")
+    func policyTimeZone() throws {
+        let fixture = try CLIPolicyTests.Fixture(clients: false)
+        try FileManager.default.copyItem(
+            atPath: CLIPolicyTests.repositoryRoot + "/policies/tests/bodies", toPath: fixture.dir.file("bodies"))
+        let cases = try fixture.dir.write("zone.yaml", """
+            cases:
+              - name: an evening history query, by the clock of the configured zone
+                principal:
+                  client: dr-carol
+                  roles: [prescriber]
+                  npis: ["1234567893"]
+                  scopes: [system/Patient.rs, system/MedicationDispense.rs]
+                request:
+                  method: POST
+                  url: /fhir/Patient/$pdmp-history
+                  headers: {Content-Type: application/fhir+json}
+                  body_file: bodies/history-carol.json
+                  time: 2026-01-06T23:30:00Z
+                expect: {decision: allow, shadow: allow}
+
+            """)
+        let yaml = try #require(fixture.dir.read("gateway.yaml"))
+        // UTC (the default): 23:30 is outside the office-hours trial, whose shadow rule would refuse it.
+        let utc = runCLI(["policy", "test", "--config", fixture.config, cases])
+        #expect(utc.status == 1)
+        #expect(utc.out.contains("expected shadow allow, got deny"), "\(utc.out)")
+        try fixture.dir.write("gateway.yaml", yaml + "policy_time_zone: America/New_York\n")
+        let newYork = runCLI(["policy", "test", "--config", fixture.config, cases])
+        #expect(newYork.status == 0, "\(newYork.out)\(newYork.err)")
+        for bad in ["Mars/Olympus_Mons", "EST5EDT-ish", "42"] {
+            try fixture.dir.write("gateway.yaml", yaml + "policy_time_zone: \(bad)\n")
+            let refused = runCLI(["check", "--config", fixture.config])
+            #expect(refused.status == 1)
+            #expect(refused.err.contains("policy_time_zone") || refused.err.contains("IANA time zone"), "\(refused.err)")
+        }
+    }
 }

@@ -82,7 +82,7 @@ enum PolicyCommand {
     static func load(_ config: GatewayConfig) throws -> (policies: PolicySet, classifier: FHIRClassifier) {
         let policies: PolicySet
         do {
-            policies = try PolicySet.load(directory: config.policyDirectory)
+            policies = try PolicySet.load(directory: config.policyDirectory, options: config.policyOptions)
         } catch {
             throw CommandFailure("the policies in \(config.policyDirectory) do not load:\n\(error)")
         }

@@ -80,7 +80,7 @@ private final class Reader: ConfigProblems {
         }
         keys(root, [
             "listen", "public_base_url", "admin", "upstream", "fhir", "auth", "policies", "audit", "shared_state",
-            "limits", "event_loops", "logging", "shared_state_password_file",
+            "limits", "event_loops", "logging", "shared_state_password_file", "policy_time_zone",
         ])
         let listen = readListen(root)
         let admin = readAdmin(root)
@@ -101,8 +101,15 @@ private final class Reader: ConfigProblems {
             else { throw YAMLDecodingError(at: node, "must be an origin such as https://pdmp.example.gov") }
             return value
         } ?? nil
-        // TODO(#6): a time-zone key for `time.hour`/`time.weekday` (PolicyOptions.timeZone); until then
-        // policies compute time in UTC, as docs/policies.md says.
+        // `time.hour` / `time.weekday` in the PDMP's own zone (an IANA name; daylight saving follows it).
+        let policyZone = attempt { () throws(YAMLDecodingError) -> TimeZone in
+            guard let node = try root.optional("policy_time_zone") else { return TimeZone(identifier: "UTC")! }
+            let name = try node.string()
+            guard name.contains("/") || name == "UTC", let zone = TimeZone(identifier: name) else {
+                throw YAMLDecodingError(at: node, "must be an IANA time zone such as America/Chicago or UTC")
+            }
+            return zone
+        }
         let policies = attempt { path(try root.optionalString(at: "policies") ?? "policies") }
         let audit = readAudit(root)
         let sharedState = attempt { () throws(YAMLDecodingError) -> String in
@@ -113,7 +120,7 @@ private final class Reader: ConfigProblems {
             return value
         }
         guard let listen, let admin, let upstream, let fhir, let limits, let logging, let eventLoops,
-              let policies, let audit, let sharedState, let sharedStateURL = redisPassword(root, url: sharedState)
+              let policies, let policyZone, let audit, let sharedState, let sharedStateURL = redisPassword(root, url: sharedState)
         else { return nil }
         let host = listen.address.contains(":") ? "[\(listen.address)]" : listen.address
         let scheme = listen.tls == nil ? "http" : "https"
@@ -127,7 +134,7 @@ private final class Reader: ConfigProblems {
         return GatewayConfig(
             listen: listen, publicBaseURL: base, admin: admin, upstream: upstream, fhir: fhir, auth: auth,
             policyDirectory: policies, audit: audit, sharedState: sharedStateURL, limits: limits, eventLoops: eventLoops,
-            logging: logging, sourcePath: sourcePath)
+            logging: logging, sourcePath: sourcePath, policyTimeZone: policyZone)
     }
 
     /// `shared_state_password_file`: the Redis password from a file (a mounted Kubernetes Secret, a

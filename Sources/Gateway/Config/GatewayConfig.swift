@@ -2,8 +2,10 @@
 // docs/configuration.md: meaning, default, unit, and the security effect of the unsafe choice.
 // Paths in the file are relative to the directory of the config file.
 
+public import Foundation
 public import GatewayCore
 public import GatewayHTTP
+public import Policy
 
 /// The whole configuration, immutable once loaded. A reload builds a new one and swaps it atomically.
 public struct GatewayConfig: Sendable {
@@ -29,6 +31,11 @@ public struct GatewayConfig: Sendable {
     public var logging: LoggingConfig
     /// The file this configuration was read from (for reload), absolute.
     public var sourcePath: String
+    /// IANA zone in which policies compute `time.hour` and `time.weekday` (`policy_time_zone`). Default UTC.
+    public var policyTimeZone: TimeZone = TimeZone(identifier: "UTC")!
+
+    /// What every policy set loaded under this configuration is compiled with.
+    public var policyOptions: PolicyOptions { PolicyOptions(timeZone: policyTimeZone) }
 
     /// The FHIR base requesters use, e.g. `https://pdmp.example.gov/fhir`.
     public var publicFHIRBase: String { publicBaseURL + fhir.basePath }

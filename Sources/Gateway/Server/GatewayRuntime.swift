@@ -138,7 +138,9 @@ public final class GatewayRuntime: Sendable {
         do {
             // `auth.mode: none` (loopback load tests only) evaluates no policy; every other mode needs a
             // valid policy set: an empty, missing or broken directory never means "allow" (POL-01).
-            if config.auth.mode != "none" { policies = try PolicySet.load(directory: config.policyDirectory) }
+            if config.auth.mode != "none" {
+                policies = try PolicySet.load(directory: config.policyDirectory, options: config.policyOptions)
+            }
         } catch {
             problems.append(ConfigError(error.errors).description)
         }
