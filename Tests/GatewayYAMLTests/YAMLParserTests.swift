@@ -118,6 +118,6 @@ struct YAMLParserTests {
         let error = #expect(throws: YAMLDecodingError.self) {
             try YAMLParser.parse(contentsOfFile: "/nonexistent/gateway.yaml")
         }
-        #expect(error?.description == "/nonexistent/gateway.yaml:1:1: cannot read file")
+        #expect(error?.description == "/nonexistent/gateway.yaml:1:1: cannot read file: no such file")
     }
 }

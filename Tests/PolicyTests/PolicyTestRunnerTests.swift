@@ -93,7 +93,7 @@ struct PolicyTestRunnerTests {
         #expect(empty.results.first?.failure == "no policy test cases found")
         let missing = PolicyTestRunner.run(paths: ["/nonexistent/t.yaml"], policies: set, classify: Self.fakeClassify)
         #expect(missing.exitStatus == 1)
-        #expect(missing.results.first?.failure == "/nonexistent/t.yaml:1:1: cannot read file")
+        #expect(missing.results.first?.failure == "/nonexistent/t.yaml:1:1: cannot read file: no such file")
     }
 }
 
