@@ -83,12 +83,8 @@ enum ClientsCommand {
     // MARK: add
 
     static func add(_ args: ParsedArguments, path: String, output: CLIOutput) throws -> Int32 {
-        var words = Array(args.words.dropFirst(2))
-        let publicKey = try args.lateValue("public-key", words: &words, expected: 1) { words in
-            // Without the parser's help the PEM file is the word that names an existing file.
-            let files = words.indices.filter { FileManager.default.fileExists(atPath: words[$0]) }
-            return files.count == 1 ? files[0] : nil
-        }
+        let words = Array(args.words.dropFirst(2))
+        let publicKey = args.option("public-key")
         guard words.count == 1 else { throw CLIError("clients add needs exactly one client id") }
         let id = words[0]
         let sources = [args.option("jwks"), args.option("jwks-url"), publicKey].compactMap { $0 }

@@ -69,22 +69,6 @@ struct CommandFailure: Error, CustomStringConvertible {
 }
 
 extension ParsedArguments {
-    /// The value of an option that takes one even when the shared parser does not list it among its value
-    /// options yet (it then arrives as a flag, and its value as one of `words`). `pick` chooses which of
-    /// the extra positional words is the value; it is removed from `words`.
-    ///
-    /// TODO(#2): drop this once `GatewayCLI.valueOptions` lists `patient` and `public-key`.
-    func lateValue(
-        _ name: String, words: inout [String], expected: Int, pick: ([String]) -> Int?
-    ) throws(CLIError) -> String? {
-        if let value = option(name) { return value }
-        guard flags.contains(name) else { return nil }
-        guard words.count == expected + 1, let index = pick(words), words.indices.contains(index) else {
-            throw CLIError("option --\(name) needs a value")
-        }
-        return words.remove(at: index)
-    }
-
     /// Every value of a repeatable option, each also split at spaces and commas (`--scope "a b"`).
     func list(_ name: String) -> [String] {
         (options[name] ?? []).flatMap { $0.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init) }

@@ -110,11 +110,8 @@ enum PolicyCommand {
     /// Classifies one request for a registered client and prints the scope decision, the patient-context
     /// check and every rule's evaluation (`PolicyExplainer`). Exit 0 whenever an explanation was printed.
     static func explain(_ args: ParsedArguments, config: GatewayConfig, output: CLIOutput) throws -> Int32 {
-        var words = Array(args.words.dropFirst(2))
-        let patient = try args.lateValue("patient", words: &words, expected: 2) { words in
-            // The patient id is the word that is neither the method nor the URL (`/...` or absolute).
-            words.firstIndex { !methods.contains($0) && !$0.hasPrefix("/") && !$0.contains("://") }
-        }
+        let words = Array(args.words.dropFirst(2))
+        let patient = args.option("patient")
         guard words.count == 2 else { throw CLIError("policy explain needs METHOD URL, e.g. GET /fhir/Patient/pt-1") }
         guard let clientID = args.option("client") else { throw CLIError("policy explain needs --client ID") }
         let entries = try ClientsCommand.load(config.auth.clientsFile)

@@ -20,10 +20,10 @@ public protocol ReplayCache: Sendable {
     func claim(issuer: String, jti: String, expiresAt: Double) -> ReplayResult
 }
 
-// TODO(#8): a Redis-backed ReplayCache so replay protection survives restarts and spans instances.
 /// An in-memory replay cache for one gateway instance, bounded in entries.
 ///
-/// - Note: a restart forgets every entry (TOK-01 d); several instances need the shared store.
+/// - Note: a restart forgets every entry: the gateway wraps it in the durable jti file
+///   (`DurableReplayCache`) for one instance, and several instances use `RedisReplayCache` (TOK-01 d).
 public final class InMemoryReplayCache: ReplayCache {
     private struct Key: Hashable {
         let issuer: String
